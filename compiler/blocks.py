@@ -1,0 +1,344 @@
+"""Pass 4: each node becomes weights over named directions.
+
+* A Map or SequenceMap becomes an MLP.  Categorical inputs give lookup
+  tables (one hidden unit per input value or pair).  A numerical input gives a
+  staircase: a pair of ReLUs per gap between consecutive input values makes a
+  step that is exactly 0 below the gap and 1 above it, so the output is exact
+  on the inferred value set, with no accuracy knob.
+* Select + Aggregate becomes one attention head.  Scores are bilinear in
+  query and key directions: ``beta`` where the predicate holds, ``beta / 2``
+  from every query to the BOS position, 0 elsewhere.  So a query attends to
+  its selected keys, or only to BOS (whose value is zero) when none is
+  selected, and the softmax is hard: see :data:`SOFTMAX_BETA`.
+* SelectorWidth becomes a head that gives BOS the same score as a selected
+  key and reads 1 from BOS, writing ``1 / (width + 1)``, then a staircase MLP
+  that turns that into the width.
+* ``length`` is SelectorWidth of an always-true selection.
+
+No bias vectors are used: the ``one`` direction (1 at every token, 0 at BOS)
+plays the bias, so every block writes exactly zero at the BOS position and
+BOS stays a clean attention sink through the whole model.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import rasp
+from compiler.basis import ONE, Direction, sorted_values
+from compiler.graph import ProgramGraph
+from compiler.values import ValueSets
+
+__all__ = [
+    "SOFTMAX_BETA",
+    "Stage",
+    "MLPBlock",
+    "HeadBlock",
+    "Block",
+    "build_blocks",
+    "node_directions",
+    "bos_direction",
+]
+
+SOFTMAX_BETA = 100.0
+"""Attention logit scale.  A selected key scores ``beta``, BOS ``beta/2`` and an
+unselected key 0, so every key that should get no weight trails the best key by
+at least ``beta/2 = 50`` nats: its weight is below ``exp(-50) ~ 2e-22``, and
+even summed over 10^4 positions it stays below 1e-17, far under float32's
+resolution of the values it multiplies.  Logits stay below ~1e3 in magnitude,
+so float32 softmax neither overflows nor loses the ordering."""
+
+
+class Stage(enum.Enum):
+    ATTN = "attn"
+    MLP = "mlp"
+
+
+def _frozen(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float64)
+    matrix.setflags(write=False)
+    return matrix
+
+
+@dataclass(frozen=True)
+class MLPBlock:
+    """``out = relu(x[in_dirs] @ w_in) @ w_out`` written to ``out_dirs``."""
+
+    node: str
+    in_dirs: tuple[Direction, ...]
+    out_dirs: tuple[Direction, ...]
+    w_in: np.ndarray = field(repr=False)  # [len(in_dirs), hidden]
+    w_out: np.ndarray = field(repr=False)  # [hidden, len(out_dirs)]
+    stage: Stage = Stage.MLP
+
+    @property
+    def hidden_size(self) -> int:
+        return self.w_in.shape[1]
+
+
+@dataclass(frozen=True)
+class HeadBlock:
+    """One attention head: logits ``x_q[q_dirs] @ w_qk @ x_k[k_dirs]``, values
+    ``x[v_dirs] @ w_ov`` written to ``o_dirs``."""
+
+    node: str
+    q_dirs: tuple[Direction, ...]
+    k_dirs: tuple[Direction, ...]
+    w_qk: np.ndarray = field(repr=False)  # [len(q_dirs), len(k_dirs)]
+    v_dirs: tuple[Direction, ...]
+    o_dirs: tuple[Direction, ...]
+    w_ov: np.ndarray = field(repr=False)  # [len(v_dirs), len(o_dirs)]
+    stage: Stage = Stage.ATTN
+
+
+Block = MLPBlock | HeadBlock
+Weights = dict[Direction, float]
+
+
+def bos_direction(compiler_bos: str) -> Direction:
+    return Direction("tokens", compiler_bos)
+
+
+def node_directions(label: str, expr: rasp.SOp, values: frozenset) -> tuple[Direction, ...]:
+    """The residual directions holding an SOp: one per value, or one holding the value."""
+    if rasp.is_numerical(expr):
+        return (Direction(label),)
+    return tuple(Direction(label, v) for v in sorted_values(values) if v is not None)
+
+
+def encode(label: str, expr: rasp.SOp, value: Any) -> Weights:
+    """The residual vector (as sparse weights) that stores ``value`` for this SOp."""
+    if value is None:
+        return {}
+    if rasp.is_numerical(expr):
+        return {Direction(label): float(value)} if value != 0 else {}
+    return {Direction(label, value): 1.0}
+
+
+def _mlp(node: str, units: list[tuple[Weights, Weights]]) -> MLPBlock:
+    """An MLP from hidden units, each ``(input weights, output weights)``; units that
+    write nothing are dropped."""
+    units = [(w_in, w_out) for w_in, w_out in units if any(v != 0 for v in w_out.values())]
+    if not units:  # a node that is constant zero still needs a (trivial) block
+        units = [({ONE: 0.0}, {})]
+    in_dirs = _directions(d for w_in, _ in units for d in w_in)
+    out_dirs = _directions(d for _, w_out in units for d in w_out)
+    w_in = _matrix(in_dirs, [u[0] for u in units]).T
+    w_out = _matrix(out_dirs, [u[1] for u in units])
+    return MLPBlock(node, in_dirs, out_dirs, _frozen(w_in), _frozen(w_out))
+
+
+def _directions(dirs: Iterable[Direction]) -> tuple[Direction, ...]:
+    return tuple(dict.fromkeys(dirs))
+
+
+def _matrix(dirs: tuple[Direction, ...], rows: list[Weights]) -> np.ndarray:
+    index = {d: i for i, d in enumerate(dirs)}
+    matrix = np.zeros((len(rows), len(dirs)))
+    for r, weights in enumerate(rows):
+        for d, w in weights.items():
+            matrix[r, index[d]] += w
+    return matrix
+
+
+def _add(a: Weights, b: Weights, scale: float = 1.0) -> Weights:
+    out = dict(a)
+    for d, w in b.items():
+        out[d] = out.get(d, 0.0) + scale * w
+    return out
+
+
+class _Builder:
+    """Shared context for the per-type block rules."""
+
+    def __init__(self, graph: ProgramGraph, values: ValueSets, bos: Direction, beta: float):
+        self.graph = graph
+        self.values = values
+        self.bos = bos
+        self.beta = beta
+
+    def dirs(self, expr: rasp.SOp) -> tuple[Direction, ...]:
+        return node_directions(expr.label, expr, self.values[expr.label])
+
+    def vals(self, expr: rasp.SOp) -> tuple[Any, ...]:
+        return sorted_values(v for v in self.values[expr.label] if v is not None)
+
+    def encode(self, expr: rasp.SOp, value: Any) -> Weights:
+        return encode(expr.label, expr, value)
+
+    def staircase(
+        self, node: str, x: Direction, xs: tuple, outs: list[Weights], kill: Direction | None
+    ) -> MLPBlock:
+        """An MLP exact on the sorted inputs ``xs`` of direction ``x``, writing ``outs[i]``
+        for input ``xs[i]``.  With ``kill``, every unit is switched off where ``kill`` is 1."""
+        units: list[tuple[Weights, Weights]] = [({ONE: 1.0}, outs[0])]
+        slopes = []
+        for i in range(len(xs) - 1):
+            gap = xs[i + 1] - xs[i]
+            slope = 2.0 / gap  # the step is 0 at xs[i] and below, 1 at xs[i+1] and above
+            mid = (xs[i] + xs[i + 1]) / 2.0
+            delta = _add(outs[i + 1], outs[i], -1.0)
+            neg = {d: -w for d, w in delta.items()}
+            units.append(({x: slope, ONE: 0.5 - slope * mid}, delta))
+            units.append(({x: slope, ONE: -0.5 - slope * mid}, neg))
+            slopes.append(slope)
+        if kill is not None:
+            reach = 2.0 * max(slopes, default=1.0) * max(abs(v) for v in xs) + 2.0
+            units = [({**w_in, kill: -reach}, w_out) for w_in, w_out in units]
+        return _mlp(node, units)
+
+
+def _map(expr: rasp.Map, b: _Builder) -> list[Block]:
+    inner = expr.inner
+    if rasp.is_numerical(inner):
+        xs = b.vals(inner)
+        outs = [_try(b, expr, expr.f, x) for x in xs]
+        return [b.staircase(expr.label, Direction(inner.label), xs, outs, None)]
+    units = [({d: 1.0}, _try(b, expr, expr.f, d.value)) for d in b.dirs(inner)]
+    return [_mlp(expr.label, units)]
+
+
+def _try(b: _Builder, expr: rasp.SOp, fn: Callable[..., Any], *args: Any) -> Weights:
+    """The encoding of ``fn(*args)``, or nothing where ``fn`` rejects the input (the
+    evaluator rejects such inputs too)."""
+    try:
+        return b.encode(expr, fn(*args))
+    except Exception:
+        return {}
+
+
+def _sequence_map(expr: rasp.SequenceMap, b: _Builder) -> list[Block]:
+    if isinstance(expr, rasp.LinearSequenceMap) and rasp.is_numerical(expr):
+        return [_linear(expr, b)]
+    fst, snd = expr.fst, expr.snd
+    if fst.label == snd.label:
+        units = [({d: 1.0}, _try(b, expr, expr.f, d.value, d.value)) for d in b.dirs(fst)]
+        return [_mlp(expr.label, units)]
+    units = [
+        ({dx: 1.0, dy: 1.0, ONE: -1.0}, _try(b, expr, expr.f, dx.value, dy.value))
+        for dx in b.dirs(fst)
+        for dy in b.dirs(snd)
+    ]
+    return [_mlp(expr.label, units)]
+
+
+def _linear(expr: rasp.LinearSequenceMap, b: _Builder) -> MLPBlock:
+    out = Direction(expr.label)
+    units: list[tuple[Weights, Weights]] = []
+    for sop, fac in ((expr.fst, expr.fst_fac), (expr.snd, expr.snd_fac)):
+        if rasp.is_numerical(sop):
+            d = Direction(sop.label)
+            units += [({d: 1.0}, {out: float(fac)}), ({d: -1.0}, {out: -float(fac)})]
+        else:
+            units += [({d: 1.0}, {out: float(fac) * float(d.value)}) for d in b.dirs(sop)]
+    return _mlp(expr.label, units)
+
+
+def _scores(selector: rasp.Selector, b: _Builder) -> tuple[list, list, np.ndarray]:
+    """Query directions, key directions and ``beta`` times the predicate table."""
+    if not isinstance(selector, rasp.Select):  # validation admits only Select here
+        raise TypeError(f"internal: selector {selector.label} reached the block builder")
+    q_dirs = list(b.dirs(selector.queries))
+    k_dirs = list(b.dirs(selector.keys))
+    table = np.zeros((len(q_dirs), len(k_dirs)))
+    for i, q in enumerate(q_dirs):
+        for j, k in enumerate(k_dirs):
+            try:
+                table[i, j] = b.beta if selector.predicate(k.value, q.value) else 0.0
+            except Exception:
+                table[i, j] = 0.0
+    return q_dirs, k_dirs, table
+
+
+def _head_scores(
+    q_dirs: list, k_dirs: list, table: np.ndarray, b: _Builder, bos_score: float
+) -> tuple[tuple, tuple, np.ndarray]:
+    """Adds the BOS terms: every query scores ``bos_score`` on BOS, and the BOS query
+    scores ``beta`` on BOS only (so BOS attends to itself and stays clean)."""
+    q_all = (*q_dirs, ONE, b.bos)
+    k_all = (*k_dirs, b.bos)
+    w = np.zeros((len(q_all), len(k_all)))
+    w[: len(q_dirs), : len(k_dirs)] = table
+    w[len(q_dirs), len(k_dirs)] = bos_score
+    w[len(q_dirs) + 1, len(k_dirs)] = b.beta
+    return q_all, k_all, w
+
+
+def _aggregate(expr: rasp.Aggregate, b: _Builder) -> list[Block]:
+    q_dirs, k_dirs, table = _scores(expr.selector, b)
+    q_all, k_all, w_qk = _head_scores(q_dirs, k_dirs, table, b, b.beta / 2)
+    sop = expr.sop
+    rows: dict[Direction, Weights] = {}
+    if rasp.is_numerical(sop):
+        rows[Direction(sop.label)] = b.encode(expr, 1.0)
+    else:
+        for d in b.dirs(sop):
+            rows[d] = b.encode(expr, float(d.value) if rasp.is_numerical(expr) else d.value)
+    v_dirs = tuple(rows)
+    o_dirs = _directions(d for weights in rows.values() for d in weights)
+    w_ov = _matrix(o_dirs, list(rows.values()))
+    return [HeadBlock(expr.label, q_all, k_all, _frozen(w_qk), v_dirs, o_dirs, _frozen(w_ov))]
+
+
+def width_direction(label: str) -> Direction:
+    """The hidden residual direction where a SelectorWidth head writes 1/(width+1)."""
+    return Direction(f"{label}_selector_width_attn_output")
+
+
+def _width(expr: rasp.SOp, b: _Builder, q_dirs: list, k_dirs: list, table: np.ndarray):
+    q_all, k_all, w_qk = _head_scores(q_dirs, k_dirs, table, b, b.beta)
+    tmp = width_direction(expr.label)
+    head = HeadBlock(
+        expr.label, q_all, k_all, _frozen(w_qk), (b.bos,), (tmp,), _frozen(np.ones((1, 1)))
+    )
+    n = max(v for v in b.values[expr.label] if v is not None)
+    xs = tuple(sorted(1.0 / (w + 1) for w in range(n + 1)))
+    possible = b.values[expr.label]
+    widths = [round(1.0 / x) - 1 for x in xs]
+    outs = [b.encode(expr, w) if w in possible else {} for w in widths]
+    return [head, b.staircase(expr.label, tmp, xs, outs, kill=b.bos)]
+
+
+def _selector_width(expr: rasp.SelectorWidth, b: _Builder) -> list[Block]:
+    return _width(expr, b, *_scores(expr.selector, b))
+
+
+def _length(expr: rasp.LengthType, b: _Builder) -> list[Block]:
+    return _width(expr, b, [ONE], [ONE], np.full((1, 1), b.beta))
+
+
+def _embedded(expr: rasp.SOp, b: _Builder) -> list[Block]:
+    return []  # written by the token and position embeddings
+
+
+_RULES: dict[type, Callable[[Any, _Builder], list[Block]]] = {
+    rasp.TokensType: _embedded,
+    rasp.IndicesType: _embedded,
+    rasp.Full: _embedded,
+    rasp.ConstantSOp: _embedded,
+    rasp.LengthType: _length,
+    rasp.Map: _map,
+    rasp.SequenceMap: _sequence_map,
+    rasp.LinearSequenceMap: _sequence_map,
+    rasp.Aggregate: _aggregate,
+    rasp.SelectorWidth: _selector_width,
+}
+
+
+def build_blocks(
+    graph: ProgramGraph, values: ValueSets, bos: Direction, beta: float = SOFTMAX_BETA
+) -> dict[str, list[Block]]:
+    """The blocks computing each SOp, in the order they must run (selectors get none)."""
+    b = _Builder(graph, values, bos, beta)
+    blocks: dict[str, list[Block]] = {}
+    for label in graph.order:
+        expr = graph.expr(label)
+        rule = _RULES.get(type(expr))
+        if rule is not None:
+            blocks[label] = rule(expr, b)
+    return blocks

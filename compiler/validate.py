@@ -1,0 +1,230 @@
+"""Pass 3: refuse, before building anything, what cannot be compiled faithfully.
+
+Every rule is stated here once.  All problems are collected as (label,
+reason-and-fix) and raised together in one :class:`UnsupportedProgramError`,
+so a user fixes a program in one round.  Later passes assume these rules hold.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import rasp
+from compiler.basis import sorted_values
+from compiler.graph import ProgramGraph
+from compiler.values import MAX_VALUES, ValueSets
+from rasp.errors import Problem, UnsupportedProgramError
+
+__all__ = ["validate", "MIN_RELATIVE_GAP", "MAX_TABLE"]
+
+MIN_RELATIVE_GAP = 1e-5
+"""A numerical MLP input needs its values at least this far apart (relative to the
+largest magnitude), so float32 noise cannot push a value across a step."""
+MAX_TABLE = 250_000
+"""Largest lookup table (hidden units) one MLP may have."""
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (bool, int, float)) and v is not None
+
+
+class _Checker:
+    def __init__(self, graph: ProgramGraph, values: ValueSets):
+        self.graph = graph
+        self.values = values
+        self.problems: list[Problem] = []
+
+    def fail(self, expr: rasp.RASPExpr, reason: str) -> None:
+        self.problems.append((expr.label, reason))
+
+    def known(self, expr: rasp.SOp, why: str) -> bool:
+        """The value set of ``expr`` must be listed for ``why``."""
+        if self.values[expr.label] is None:
+            self.fail(
+                expr,
+                f"its set of possible values is too large to list (over {MAX_VALUES:,}), but "
+                f"{why} needs it listed; shrink the vocabulary or max_seq_len, or round the "
+                "values with a Map",
+            )
+            return False
+        return True
+
+    def categorical_input(self, user: rasp.RASPExpr, sop: rasp.SOp, role: str) -> bool:
+        if rasp.is_numerical(sop):
+            self.fail(
+                user,
+                f"its {role} {sop.label!r} is numerical, but this needs a categorical input; "
+                f"use rasp.categorical(rasp.Map(lambda x: x, {sop.label})) as the {role}",
+            )
+            return False
+        return self.known(sop, f"{user.label!r} (which reads it)")
+
+    def numeric_values(self, expr: rasp.SOp) -> None:
+        """A numerical SOp must hold numbers only (None cannot be told from 0)."""
+        vals = self.values[expr.label]
+        if vals is None:
+            return
+        bad = [v for v in vals if not _is_number(v)]
+        if bad:
+            shown = ", ".join(repr(v) for v in sorted_values(bad)[:3])
+            self.fail(
+                expr,
+                f"it is numerical but can take non-numeric values ({shown}); a numerical SOp "
+                "holds one number per position (None would read as 0); make it categorical "
+                "or map those values to numbers",
+            )
+
+    def numerical_mlp_input(self, user: rasp.RASPExpr, sop: rasp.SOp) -> None:
+        if not self.known(sop, f"the numerical MLP of {user.label!r}"):
+            return
+        xs = sorted(v for v in self.values[sop.label] if _is_number(v))
+        scale = max([1.0] + [abs(float(v)) for v in xs])
+        gaps = [b - a for a, b in itertools.pairwise(xs)]
+        if gaps and min(gaps) < MIN_RELATIVE_GAP * scale:
+            self.fail(
+                user,
+                f"its numerical input {sop.label!r} takes values only {min(gaps):.2g} apart, "
+                f"too close for an exact float32 MLP (need {MIN_RELATIVE_GAP:g} x {scale:g}); "
+                "lower max_seq_len or make the input categorical",
+            )
+
+
+def _select(expr: rasp.Select, c: _Checker) -> None:
+    c.categorical_input(expr, expr.keys, "keys")
+    c.categorical_input(expr, expr.queries, "queries")
+
+
+def _combinator(expr: rasp.Selector, c: _Checker) -> None:
+    c.fail(
+        expr,
+        f"{type(expr).__name__} is not compiled yet; express the combined condition as one "
+        "rasp.Select over a SequenceMap that pairs the keys (and queries)",
+    )
+
+
+def _constant_selector(expr: rasp.ConstantSelector, c: _Checker) -> None:
+    c.fail(expr, "a ConstantSelector has no transformer form; build it with rasp.Select")
+
+
+def _aggregate(expr: rasp.Aggregate, c: _Checker) -> None:
+    sel = expr.selector
+    if rasp.is_categorical(expr):
+        if expr.default is not None:
+            c.fail(
+                expr,
+                f"a categorical Aggregate must have default None (found {expr.default!r}); "
+                f"use None and map it afterwards: rasp.Map(lambda x: {expr.default!r} if x is "
+                "None else x, ...) ",
+            )
+        if rasp.is_numerical(expr.sop):
+            c.fail(
+                expr,
+                f"it is categorical but aggregates the numerical {expr.sop.label!r}; "
+                "make the Aggregate numerical (a mean) or the SOp categorical",
+            )
+        else:
+            c.known(expr.sop, f"{expr.label!r}")
+    else:
+        if expr.default != 0:
+            c.fail(
+                expr,
+                f"a numerical Aggregate must have default 0 (found {expr.default!r}), because "
+                "a mean over no positions reads as 0; pass default=0",
+            )
+        vals = c.values[expr.sop.label]
+        known = c.known(expr.sop, f"the numerical Aggregate {expr.label!r}")
+        if known and any(not _is_number(v) for v in vals):
+            c.fail(
+                expr,
+                f"it averages {expr.sop.label!r}, which can take non-numeric values; a "
+                "numerical Aggregate needs numbers",
+            )
+    _selector_in_head(expr, sel, c)
+
+
+def _selector_in_head(user: rasp.SOp, sel: rasp.Selector, c: _Checker) -> None:
+    if isinstance(sel, (rasp.SelectorAnd, rasp.SelectorOr, rasp.SelectorNot)):
+        return  # the combinator reports itself
+    if not isinstance(sel, (rasp.Select, rasp.ConstantSelector)):
+        c.fail(user, f"unknown selector type {type(sel).__name__}")
+
+
+def _selector_width(expr: rasp.SelectorWidth, c: _Checker) -> None:
+    _selector_in_head(expr, expr.selector, c)
+
+
+def _map(expr: rasp.Map, c: _Checker) -> None:
+    if rasp.is_numerical(expr.inner):
+        c.numerical_mlp_input(expr, expr.inner)
+    else:
+        c.categorical_input(expr, expr.inner, "input")
+
+
+def _sequence_map(expr: rasp.SequenceMap, c: _Checker) -> None:
+    linear = isinstance(expr, rasp.LinearSequenceMap) and rasp.is_numerical(expr)
+    for sop, role in ((expr.fst, "first input"), (expr.snd, "second input")):
+        if linear:
+            listed = rasp.is_categorical(sop) and c.known(sop, f"{expr.label!r}")
+            if listed and any(not _is_number(v) for v in c.values[sop.label] if v is not None):
+                c.fail(expr, f"its {role} {sop.label!r} has non-numeric values")
+        elif rasp.is_numerical(sop):
+            c.fail(
+                expr,
+                f"its {role} {sop.label!r} is numerical; a SequenceMap is compiled as a lookup "
+                "table over categorical inputs (or use a numerical LinearSequenceMap for "
+                f"a*x + b*y); wrap the input: rasp.categorical(rasp.Map(lambda x: x, "
+                f"{sop.label}))",
+            )
+        else:
+            c.known(sop, f"{expr.label!r}")
+    fst, snd = c.values[expr.fst.label], c.values[expr.snd.label]
+    if not linear and fst is not None and snd is not None and len(fst) * len(snd) > MAX_TABLE:
+        c.fail(
+            expr,
+            f"its lookup table would need {len(fst) * len(snd):,} hidden units (over "
+            f"{MAX_TABLE:,}); shrink the inputs' value sets",
+        )
+
+
+def _ignore(expr: rasp.RASPExpr, c: _Checker) -> None:
+    pass
+
+
+_RULES: dict[type, Callable[[Any, _Checker], None]] = {
+    rasp.Select: _select,
+    rasp.SelectorAnd: _combinator,
+    rasp.SelectorOr: _combinator,
+    rasp.SelectorNot: _combinator,
+    rasp.ConstantSelector: _constant_selector,
+    rasp.Aggregate: _aggregate,
+    rasp.SelectorWidth: _selector_width,
+    rasp.Map: _map,
+    rasp.SequenceMap: _sequence_map,
+    rasp.LinearSequenceMap: _sequence_map,
+    rasp.TokensType: _ignore,
+    rasp.IndicesType: _ignore,
+    rasp.LengthType: _ignore,
+    rasp.Full: _ignore,
+    rasp.ConstantSOp: _ignore,
+}
+
+
+def validate(graph: ProgramGraph, values: ValueSets) -> None:
+    """Raise one :class:`UnsupportedProgramError` listing every problem, or return."""
+    c = _Checker(graph, values)
+    for label in graph.order:
+        expr = graph.expr(label)
+        rule = _RULES.get(type(expr))
+        if rule is None:
+            c.fail(expr, f"{type(expr).__name__} is not a RASP primitive raspc knows")
+            continue
+        rule(expr, c)
+        if isinstance(expr, rasp.SOp):
+            if rasp.is_numerical(expr):
+                c.numeric_values(expr)
+            elif values[label] is not None and len(values[label]) > MAX_VALUES:
+                c.fail(expr, f"it has {len(values[label]):,} values, too many directions")
+    if c.problems:
+        raise UnsupportedProgramError(c.problems)

@@ -1,0 +1,166 @@
+"""Pass 2: the finite set of values every SOp can take.
+
+From the vocabulary and ``max_seq_len``, each rule over-approximates the values
+a node can hold on any valid input: a Map applies its function to each input
+value, a SequenceMap to each pair, a numerical mean takes every reachable
+average.  ``None`` in a set means "may be None" (categorical nodes hold None
+as the all-zero vector).  A set is ``None`` when it is too large to list; the
+validation pass refuses only the nodes that need it listed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+import rasp
+from compiler.graph import ProgramGraph
+
+__all__ = ["ValueSets", "infer_value_sets", "MAX_VALUES"]
+
+ValueSet = frozenset | None
+ValueSets = dict[str, ValueSet]
+MAX_VALUES = 20_000
+"""Largest value set listed; beyond it a set is unknown (None)."""
+
+
+class _Inference:
+    def __init__(self, vocab: frozenset, max_seq_len: int):
+        self.vocab = vocab
+        self.max_seq_len = max_seq_len
+        self.sets: ValueSets = {}
+
+    def of(self, expr: rasp.RASPExpr) -> ValueSet:
+        return self.sets[expr.label]
+
+
+def _apply_all(fn: Callable[..., Any], arg_sets: list[frozenset]) -> ValueSet:
+    """``fn`` over every combination of non-None inputs; inputs it rejects are dropped
+    (the evaluator rejects those inputs too, so no valid input reaches them)."""
+    out = set()
+    has_none = any(None in s for s in arg_sets)
+    pools = [[v for v in s if v is not None] for s in arg_sets]
+    if _product_size(pools) > MAX_VALUES * 50:
+        return None
+    for args in itertools.product(*pools):
+        try:
+            out.add(fn(*args))
+        except Exception:
+            continue
+        if len(out) > MAX_VALUES:
+            return None
+    if has_none:
+        out.add(None)
+    return frozenset(out)
+
+
+def _product_size(pools: list[list]) -> int:
+    size = 1
+    for pool in pools:
+        size *= max(len(pool), 1)
+    return size
+
+
+def _tokens(expr: rasp.TokensType, inf: _Inference) -> ValueSet:
+    return inf.vocab
+
+
+def _indices(expr: rasp.IndicesType, inf: _Inference) -> ValueSet:
+    return frozenset(range(inf.max_seq_len))
+
+
+def _length(expr: rasp.LengthType, inf: _Inference) -> ValueSet:
+    return frozenset(range(1, inf.max_seq_len + 1))
+
+
+def _map(expr: rasp.Map, inf: _Inference) -> ValueSet:
+    inner = inf.of(expr.inner)
+    return None if inner is None else _apply_all(expr.f, [inner])
+
+
+def _sequence_map(expr: rasp.SequenceMap, inf: _Inference) -> ValueSet:
+    fst, snd = inf.of(expr.fst), inf.of(expr.snd)
+    if fst is None or snd is None:
+        return None
+    return _apply_all(expr.f, [fst, snd])
+
+
+def _full(expr: rasp.Full, inf: _Inference) -> ValueSet:
+    return frozenset([expr.fill])
+
+
+def _constant_sop(expr: rasp.ConstantSOp, inf: _Inference) -> ValueSet:
+    return frozenset(expr.value[: inf.max_seq_len])
+
+
+def _selector_width(expr: rasp.SelectorWidth, inf: _Inference) -> ValueSet:
+    return frozenset(range(inf.max_seq_len + 1))
+
+
+def _aggregate(expr: rasp.Aggregate, inf: _Inference) -> ValueSet:
+    inner = inf.of(expr.sop)
+    if inner is None:
+        return None
+    if rasp.is_categorical(expr):
+        return inner | {expr.default}
+    numbers = [v for v in inner if _is_number(v)]
+    if len(numbers) != len(inner):
+        return None  # validation explains: a mean needs numbers
+    means = mean_values(numbers, inf.max_seq_len)
+    return None if means is None else means | {expr.default}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (bool, int, float))
+
+
+def mean_values(values: list, max_count: int) -> frozenset | None:
+    """Every mean of 1..max_count values drawn (with repetition) from ``values``."""
+    distinct = sorted({Fraction(v) for v in values})
+    if not distinct:
+        return frozenset()
+    if set(distinct) <= {Fraction(0), Fraction(1)}:
+        lo, hi = int(min(distinct)), int(max(distinct))
+        fracs = {Fraction(k, n) for n in range(1, max_count + 1) for k in range(lo * n, hi * n + 1)}
+        return frozenset(_plain(f) for f in fracs)
+    means: set[Fraction] = set()
+    sums: set[Fraction] = {Fraction(0)}
+    for n in range(1, max_count + 1):
+        sums = {s + v for s in sums for v in distinct}
+        means.update(s / n for s in sums)
+        if len(sums) * len(distinct) > MAX_VALUES * 10 or len(means) > MAX_VALUES:
+            return None
+    return frozenset(_plain(m) for m in means)
+
+
+def _plain(f: Fraction) -> int | float:
+    return int(f) if f.denominator == 1 else float(f)
+
+
+def _none(expr: rasp.RASPExpr, inf: _Inference) -> ValueSet:
+    return None  # selectors have no value set
+
+
+_RULES: dict[type, Callable[[Any, _Inference], ValueSet]] = {
+    rasp.TokensType: _tokens,
+    rasp.IndicesType: _indices,
+    rasp.LengthType: _length,
+    rasp.Map: _map,
+    rasp.SequenceMap: _sequence_map,
+    rasp.LinearSequenceMap: _sequence_map,
+    rasp.Full: _full,
+    rasp.ConstantSOp: _constant_sop,
+    rasp.SelectorWidth: _selector_width,
+    rasp.Aggregate: _aggregate,
+}
+
+
+def infer_value_sets(graph: ProgramGraph, vocab: frozenset, max_seq_len: int) -> ValueSets:
+    """The value set of every SOp in ``graph`` (selectors map to None)."""
+    inf = _Inference(vocab, max_seq_len)
+    for label in graph.order:
+        expr = graph.expr(label)
+        inf.sets[label] = _RULES.get(type(expr), _none)(expr, inf)
+    return inf.sets

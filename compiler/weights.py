@@ -1,0 +1,203 @@
+"""Pass 7: emit the model's parameters as numpy arrays, with Tracr's layout.
+
+Parameter paths are Haiku's: ``token_embed/embeddings``,
+``pos_embed/embeddings``, ``transformer/layer_{l}/attn/{query,key,value,linear}``
+and ``transformer/layer_{l}/mlp/{linear_1,linear_2}`` (each ``w``, ``b``), so
+tools written for Tracr models (TransformerLens's adapter first) read ours.
+
+Shapes (D = d_model, H = heads, K = key_size, M = MLP width, V = input tokens,
+P = max_seq_len + 1 positions): token_embed [V, D], pos_embed [P, D],
+query/key/value w [D, H*K], linear w [H*K, D], linear_1 w [D, M],
+linear_2 w [M, D].  Biases are zero: the ``one`` direction is the bias.
+
+Each head's bilinear ``w_qk`` (and ``w_ov``) is split into two factors with
+the identity on its smaller side, so a head needs ``min(rows, cols)`` of the
+key size; the model divides logits by ``sqrt(K)``, which the query side undoes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import rasp
+from compiler.basis import ONE, Direction
+from compiler.blocks import HeadBlock, MLPBlock, encode
+from compiler.graph import ProgramGraph
+from compiler.layers import Schedule
+from compiler.residual import ResidualSpace
+
+__all__ = ["ModelConfig", "emit_params", "input_encoding"]
+
+Params = dict[str, dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Tracr's ``model_config`` fields, plus the shapes a loader needs."""
+
+    num_layers: int
+    num_heads: int
+    key_size: int
+    mlp_hidden_size: int
+    d_model: int
+    max_seq_len: int
+    vocab_size: int
+    causal: bool = False
+    layer_norm: bool = False
+    dropout_rate: float = 0.0
+    activation: str = "relu"
+
+
+def input_encoding(vocab: tuple, bos: Any, pad: Any) -> dict[Any, int]:
+    """Token -> embedding row: the vocabulary (sorted), then BOS, then PAD."""
+    mapping = {tok: i for i, tok in enumerate(vocab)}
+    mapping[bos] = len(mapping)
+    mapping[pad] = len(mapping)
+    return mapping
+
+
+def _head_factors(head: HeadBlock) -> tuple[int, int]:
+    nq, nk = head.w_qk.shape
+    nv, no = head.w_ov.shape
+    return min(nq, nk), min(nv, no)
+
+
+def _split(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``w = a @ b`` with an identity factor on the smaller side of ``w``."""
+    rows, cols = w.shape
+    if rows <= cols:
+        return np.eye(rows), w
+    return w, np.eye(cols)
+
+
+def _rows(space: ResidualSpace, dirs: tuple[Direction, ...], matrix: np.ndarray) -> np.ndarray:
+    """Embed ``matrix`` (rows over ``dirs``) into the full residual basis."""
+    out = np.zeros((len(space), matrix.shape[1]))
+    index = space.index
+    np.add.at(out, [index[d] for d in dirs], matrix)  # a direction listed twice sums
+    return out
+
+
+def _attention(heads: list[HeadBlock], space: ResidualSpace, cfg: ModelConfig) -> dict:
+    d, h, k = len(space), cfg.num_heads, cfg.key_size
+    q, kk, v = np.zeros((d, h, k)), np.zeros((d, h, k)), np.zeros((d, h, k))
+    o = np.zeros((h, k, d))
+    for i, head in enumerate(heads):
+        left, right = _split(head.w_qk)  # [nq, r], [r, nk]
+        r = left.shape[1]
+        q[:, i, :r] = _rows(space, head.q_dirs, left) * np.sqrt(k)
+        kk[:, i, :r] = _rows(space, head.k_dirs, right.T)
+        left, right = _split(head.w_ov)  # [nv, r], [r, no]
+        r = left.shape[1]
+        v[:, i, :r] = _rows(space, head.v_dirs, left)
+        o[i, :r, :] = _rows(space, head.o_dirs, right.T).T
+    zeros = np.zeros(h * k)
+    return {
+        "query": {"w": q.reshape(d, h * k), "b": zeros.copy()},
+        "key": {"w": kk.reshape(d, h * k), "b": zeros.copy()},
+        "value": {"w": v.reshape(d, h * k), "b": zeros.copy()},
+        "linear": {"w": o.reshape(h * k, d), "b": np.zeros(d)},
+    }
+
+
+def _mlp(mlps: list[MLPBlock], space: ResidualSpace, cfg: ModelConfig) -> dict:
+    d, m = len(space), cfg.mlp_hidden_size
+    w1, w2 = np.zeros((d, m)), np.zeros((m, d))
+    offset = 0
+    for block in mlps:
+        n = block.hidden_size
+        w1[:, offset : offset + n] = _rows(space, block.in_dirs, block.w_in)
+        w2[offset : offset + n, :] = _rows(space, block.out_dirs, block.w_out.T).T
+        offset += n
+    return {
+        "linear_1": {"w": w1, "b": np.zeros(m)},
+        "linear_2": {"w": w2, "b": np.zeros(d)},
+    }
+
+
+def _vector(space: ResidualSpace, weights: dict[Direction, float]) -> np.ndarray:
+    out = np.zeros(len(space))
+    index = space.index
+    for d, w in weights.items():
+        out[index[d]] += w
+    return out
+
+
+def _embeddings(
+    graph: ProgramGraph, space: ResidualSpace, encoding: dict, bos: Direction, max_seq_len: int
+) -> tuple[np.ndarray, np.ndarray]:
+    exprs = [graph.expr(label) for label in graph.order]
+    tokens = [e for e in exprs if isinstance(e, rasp.TokensType)]
+    fulls = [e for e in exprs if isinstance(e, rasp.Full)]
+    indices = [e for e in exprs if isinstance(e, rasp.IndicesType)]
+    constants = [e for e in exprs if isinstance(e, rasp.ConstantSOp)]
+    token_embed = np.zeros((len(encoding), len(space)))
+    bos_token, pad_token = list(encoding)[-2:]
+    for tok, row in encoding.items():
+        if tok == pad_token:
+            continue
+        if tok == bos_token:
+            token_embed[row] = _vector(space, {bos: 1.0})
+            continue
+        weights: dict[Direction, float] = {ONE: 1.0}
+        for e in tokens:
+            weights.update(encode(e.label, e, tok))
+        for e in fulls:
+            weights.update(encode(e.label, e, e.fill))
+        token_embed[row] = _vector(space, weights)
+    pos_embed = np.zeros((max_seq_len + 1, len(space)))
+    for pos in range(max_seq_len):
+        weights = {}
+        for e in indices:
+            weights.update(encode(e.label, e, pos))
+        for e in constants:
+            if pos < len(e.value):
+                weights.update(encode(e.label, e, e.value[pos]))
+        pos_embed[pos + 1] = _vector(space, weights)
+    return token_embed, pos_embed
+
+
+def emit_params(
+    graph: ProgramGraph,
+    schedule: Schedule,
+    space: ResidualSpace,
+    encoding: dict,
+    bos: Direction,
+    max_seq_len: int,
+    causal: bool,
+) -> tuple[Params, ModelConfig]:
+    """All parameters (float32 numpy) and the config of the compiled model."""
+    heads = [p.block for p in schedule.placements if isinstance(p.block, HeadBlock)]
+    per_layer_heads = [
+        len(schedule.in_sublayer(2 * layer)) for layer in range(schedule.num_layers)
+    ]
+    widths = [
+        sum(b.hidden_size for b in schedule.in_sublayer(2 * layer + 1))
+        for layer in range(schedule.num_layers)
+    ]
+    cfg = ModelConfig(
+        num_layers=schedule.num_layers,
+        num_heads=max([1, *per_layer_heads]),
+        key_size=max([1, *(max(_head_factors(h)) for h in heads)]),
+        mlp_hidden_size=max([1, *widths]),
+        d_model=len(space),
+        max_seq_len=max_seq_len,
+        vocab_size=len(encoding),
+        causal=causal,
+    )
+    token_embed, pos_embed = _embeddings(graph, space, encoding, bos, max_seq_len)
+    params: Params = {
+        "token_embed": {"embeddings": token_embed},
+        "pos_embed": {"embeddings": pos_embed},
+    }
+    for layer in range(cfg.num_layers):
+        attn = _attention(schedule.in_sublayer(2 * layer), space, cfg)
+        for name, p in attn.items():
+            params[f"transformer/layer_{layer}/attn/{name}"] = p
+        for name, p in _mlp(schedule.in_sublayer(2 * layer + 1), space, cfg).items():
+            params[f"transformer/layer_{layer}/mlp/{name}"] = p
+    params = {k: {n: a.astype(np.float32) for n, a in v.items()} for k, v in params.items()}
+    return params, cfg

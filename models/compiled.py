@@ -1,0 +1,143 @@
+"""A compiled model: parameters, encoders, and ways to run it.
+
+``CompiledModel`` keeps Tracr's interface (``params``, ``model_config``,
+``residual_labels``, ``input_encoder``, ``output_encoder``, ``apply``), so
+tools written for Tracr models load it, and adds a batched, jitted path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import rasp
+from compiler.compiling import CompiledProgram
+from compiler.weights import ModelConfig
+from models.encoders import CategoricalOutputEncoder, InputEncoder, NumericalOutputEncoder
+from models.transformer import make_forward
+from rasp.errors import RaspcValueError
+
+__all__ = ["CompiledModel", "ModelOutput"]
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """One forward pass.  Arrays have a leading batch axis of 1 (as Tracr's)."""
+
+    decoded: list[Any]  # [T]: BOS, then the program's value at each token
+    residuals: list[jax.Array]  # per sub-layer, [1, T, D], after that sub-layer
+    layer_outputs: list[jax.Array]  # per sub-layer, [1, T, D], what it added
+    attn_logits: list[jax.Array]  # per layer, [1, H, T, T]
+    attn_patterns: list[jax.Array]  # per layer, [1, H, T, T]
+    mlp_hidden: list[jax.Array]  # per layer, [1, T, M]
+    input_embeddings: jax.Array  # [1, T, D]
+    transformer_output: jax.Array  # [1, T, D]
+
+
+def _bucket(n: int, cap: int) -> int:
+    """Pad lengths to powers of two so each bucket compiles once."""
+    size = 1
+    while size < n:
+        size *= 2
+    return min(size, cap)
+
+
+@dataclass
+class CompiledModel:
+    """A runnable compiled transformer with Tracr's attributes."""
+
+    compiled: CompiledProgram = field(repr=False)
+    params: dict[str, dict[str, jax.Array]] = field(repr=False)
+    model_config: ModelConfig
+    residual_labels: list[str]
+    input_encoder: InputEncoder
+    output_encoder: CategoricalOutputEncoder | NumericalOutputEncoder
+
+    @classmethod
+    def from_compiled(cls, compiled: CompiledProgram) -> CompiledModel:
+        params = {k: {n: jnp.asarray(a) for n, a in v.items()} for k, v in compiled.params.items()}
+        out_expr = compiled.graph.expr(compiled.output_label)
+        out_dirs = compiled.output_directions
+        index = compiled.residual.index
+        columns = [index[d] for d in out_dirs]
+        if rasp.is_numerical(out_expr):
+            output_encoder = NumericalOutputEncoder(columns)
+        else:
+            output_encoder = CategoricalOutputEncoder([d.value for d in out_dirs], columns)
+        return cls(
+            compiled=compiled,
+            params=params,
+            model_config=compiled.config,
+            residual_labels=compiled.residual.labels,
+            input_encoder=InputEncoder(
+                compiled.input_encoding, compiled.compiler_bos, compiled.compiler_pad,
+                compiled.max_seq_len,
+            ),
+            output_encoder=output_encoder,
+        )
+
+    def __post_init__(self) -> None:
+        pad_id = self.input_encoder.encoding_map[self.input_encoder.pad_token]
+        self.forward = make_forward(self.model_config, pad_id)
+        self._jitted = jax.jit(self.forward)
+
+    @property
+    def program(self) -> rasp.SOp:
+        return self.compiled.program
+
+    def apply(self, tokens: Sequence[Any]) -> ModelOutput:
+        """Run one input that starts with BOS: ``model.apply(["compiler_bos", *tokens])``."""
+        ids = np.asarray([self.input_encoder.encode(tokens)])
+        out = self._jitted(self.params, ids)
+        decoded = self.output_encoder.decode(np.asarray(out["output"][0]))
+        return ModelOutput(
+            decoded=[self.input_encoder.bos_token, *decoded[1:]],
+            residuals=out["residuals"],
+            layer_outputs=out["layer_outputs"],
+            attn_logits=out["attn_logits"],
+            attn_patterns=out["attn_patterns"],
+            mlp_hidden=out["mlp_hidden"],
+            input_embeddings=out["embeddings"],
+            transformer_output=out["output"],
+        )
+
+    def run_batch(self, batch: Sequence[Sequence[Any]], chunk: int = 1024) -> list[list[Any]]:
+        """Decoded outputs for many inputs *without* BOS (``[[t1, t2, ...], ...]``), of any
+        mixed lengths; each returned list has one value per input token.
+
+        Inputs are padded to power-of-two lengths and run ``chunk`` at a time
+        through one jitted function, so repeated calls do not recompile.
+        """
+        enc = self.input_encoder
+        results: list[list[Any]] = []
+        for start in range(0, len(batch), chunk):
+            part = [list(seq) for seq in batch[start : start + chunk]]
+            longest = max((len(s) for s in part), default=0)
+            width = _bucket(longest + 1, self.model_config.max_seq_len + 1)
+            ids = np.full((_bucket(len(part), chunk), width), enc.pad_id, dtype=np.int32)
+            for row, seq in enumerate(part):
+                ids[row, : len(seq) + 1] = enc.encode([enc.bos_token, *seq])
+            out = np.asarray(self._jitted(self.params, ids)["output"])
+            for row, seq in enumerate(part):
+                results.append(self.output_encoder.decode(out[row, 1 : len(seq) + 1]))
+        return results
+
+    def __repr__(self) -> str:
+        c = self.model_config
+        return (
+            f"CompiledModel({self.compiled.output_label!r}: {c.num_layers} layers, "
+            f"{c.num_heads} heads, d_model {c.d_model}, MLP width {c.mlp_hidden_size})"
+        )
+
+
+def check_length(model: CompiledModel, n: int) -> None:
+    if n > model.model_config.max_seq_len:
+        raise RaspcValueError(
+            f"input of {n} tokens exceeds max_seq_len {model.model_config.max_seq_len}; "
+            "recompile with a larger max_seq_len"
+        )

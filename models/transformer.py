@@ -1,0 +1,90 @@
+"""The Haiku transformer that runs compiled weights.
+
+Attention and MLP sub-layers on a residual stream, no layer norm, ReLU MLPs,
+logits divided by ``sqrt(key_size)`` (as TransformerLens and Tracr do).
+
+Shape vocabulary: B batch, T positions (BOS included), D d_model, H heads,
+K key_size, M MLP width.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+from compiler.weights import ModelConfig
+
+__all__ = ["make_forward"]
+
+
+def _attention(x: jax.Array, mask: jax.Array, cfg: ModelConfig, layer: int) -> dict[str, Any]:
+    h, k = cfg.num_heads, cfg.key_size
+    with hk.name_scope("attn"):
+        q = hk.Linear(h * k, name="query")(x).reshape(*x.shape[:2], h, k)  # [B, T, H, K]
+        kk = hk.Linear(h * k, name="key")(x).reshape(*x.shape[:2], h, k)
+        v = hk.Linear(h * k, name="value")(x).reshape(*x.shape[:2], h, k)
+        scores = jnp.einsum("bqhk,bthk->bhqt", q, kk) / jnp.sqrt(jnp.float32(k))  # [B,H,T,T]
+        scores = jnp.where(mask, scores, -1e30)
+        pattern = jax.nn.softmax(scores, axis=-1)
+        z = jnp.einsum("bhqt,bthk->bqhk", pattern, v)  # [B, T, H, K]
+        out = hk.Linear(cfg.d_model, name="linear")(z.reshape(*x.shape[:2], h * k))
+    return {"scores": scores, "pattern": pattern, "z": z, "out": out}
+
+
+def _mlp(x: jax.Array, cfg: ModelConfig, layer: int) -> dict[str, Any]:
+    with hk.name_scope("mlp"):
+        hidden = jax.nn.relu(hk.Linear(cfg.mlp_hidden_size, name="linear_1")(x))  # [B, T, M]
+        out = hk.Linear(cfg.d_model, name="linear_2")(hidden)
+    return {"hidden": hidden, "out": out}
+
+
+def _forward(token_ids: jax.Array, cfg: ModelConfig, pad_id: int) -> dict[str, Any]:
+    """Runs the model on ``token_ids [B, T]`` and returns every intermediate."""
+    _, t = token_ids.shape
+    token_embed = hk.Embed(cfg.vocab_size, cfg.d_model, name="token_embed")(token_ids)
+    pos_embed = hk.Embed(cfg.max_seq_len + 1, cfg.d_model, name="pos_embed")(jnp.arange(t))
+    x = token_embed + pos_embed[None]  # [B, T, D]
+    mask = (token_ids != pad_id)[:, None, None, :]  # [B, 1, 1, T] keys that exist
+    if cfg.causal:
+        mask = mask & jnp.tril(jnp.ones((t, t), dtype=bool))[None, None]
+    out: dict[str, Any] = {
+        "token_embed": token_embed,
+        "pos_embed": pos_embed,
+        "embeddings": x,
+        "residuals": [],
+        "layer_outputs": [],
+        "attn_logits": [],
+        "attn_patterns": [],
+        "attn_z": [],
+        "mlp_hidden": [],
+    }
+    with hk.name_scope("transformer"):
+        for layer in range(cfg.num_layers):
+            x = _layer(x, mask, cfg, layer, out)
+    out["output"] = x
+    return out
+
+
+def _layer(x: jax.Array, mask: jax.Array, cfg: ModelConfig, layer: int, out: dict) -> jax.Array:
+    with hk.name_scope(f"layer_{layer}"):
+        attn = _attention(x, mask, cfg, layer)
+        x = x + attn["out"]
+        out["layer_outputs"].append(attn["out"])
+        out["residuals"].append(x)
+        out["attn_logits"].append(attn["scores"])
+        out["attn_patterns"].append(attn["pattern"])
+        out["attn_z"].append(attn["z"])
+        mlp = _mlp(x, cfg, layer)
+        x = x + mlp["out"]
+        out["layer_outputs"].append(mlp["out"])
+        out["residuals"].append(x)
+        out["mlp_hidden"].append(mlp["hidden"])
+    return x
+
+
+def make_forward(cfg: ModelConfig, pad_id: int):
+    """A pure ``apply(params, token_ids)`` for this config (Haiku-transformed, no RNG)."""
+    return hk.without_apply_rng(hk.transform(lambda ids: _forward(ids, cfg, pad_id))).apply
