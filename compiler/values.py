@@ -53,7 +53,27 @@ def _apply_all(fn: Callable[..., Any], arg_sets: list[frozenset]) -> ValueSet:
             return None
     if has_none:
         out.add(None)
-    return frozenset(out)
+    return merge_close(out)
+
+
+CLOSE = 1e-9
+"""Numbers closer than this (relative to max(1, |v|)) are one value: float rounding
+(e.g. ``1/3 - 1/6`` against ``1/6``) must not split a value into two."""
+
+
+def merge_close(values: set) -> frozenset:
+    """``values`` with floats that differ only by rounding merged into one."""
+    numbers = sorted(v for v in values if isinstance(v, float))
+    if len(numbers) < 2:
+        return frozenset(values)
+    drop = set()
+    keep = numbers[0]
+    for v in numbers[1:]:
+        if v - keep <= CLOSE * max(1.0, abs(v)):
+            drop.add(v)
+        else:
+            keep = v
+    return frozenset(v for v in values if not (isinstance(v, float) and v in drop))
 
 
 def _product_size(pools: list[list]) -> int:

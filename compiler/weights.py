@@ -171,9 +171,7 @@ def emit_params(
 ) -> tuple[Params, ModelConfig]:
     """All parameters (float32 numpy) and the config of the compiled model."""
     heads = [p.block for p in schedule.placements if isinstance(p.block, HeadBlock)]
-    per_layer_heads = [
-        len(schedule.in_sublayer(2 * layer)) for layer in range(schedule.num_layers)
-    ]
+    per_layer_heads = [len(schedule.in_sublayer(2 * layer)) for layer in range(schedule.num_layers)]
     widths = [
         sum(b.hidden_size for b in schedule.in_sublayer(2 * layer + 1))
         for layer in range(schedule.num_layers)

@@ -75,7 +75,9 @@ class CompiledModel:
             model_config=compiled.config,
             residual_labels=compiled.residual.labels,
             input_encoder=InputEncoder(
-                compiled.input_encoding, compiled.compiler_bos, compiled.compiler_pad,
+                compiled.input_encoding,
+                compiled.compiler_bos,
+                compiled.compiler_pad,
                 compiled.max_seq_len,
             ),
             output_encoder=output_encoder,

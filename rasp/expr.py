@@ -253,6 +253,8 @@ def _binary(sop: SOp, other: Any, fn: Callable[[Any, Any], Any]) -> SOp:
 def _rbinary(sop: SOp, other: Any, fn: Callable[[Any, Any], Any]) -> SOp:
     if isinstance(other, SOp):
         return SequenceMap(fn, other, sop)
+    if isinstance(other, RASPExpr):
+        raise RaspcTypeError(f"{sop.label}: cannot combine an SOp with selector {other.label}")
     return Map(lambda x: fn(other, x), sop)
 
 
