@@ -127,7 +127,7 @@ def _tracr(build: Callable[[Any, Any], Any], vocab: set, n: int) -> tuple[tuple 
             model = compiling.compile_rasp_to_model(
                 build(trasp, tlib), vocab=vocab, max_seq_len=n, compiler_bos="compiler_bos"
             )
-    except Exception as exc:  # noqa: BLE001 - report Tracr's failure in the table
+    except Exception as exc:
         return f"{type(exc).__name__}", time.perf_counter() - start
     return _shape(model, model.params), time.perf_counter() - start
 
