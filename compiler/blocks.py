@@ -32,6 +32,7 @@ import numpy as np
 import rasp
 from compiler.basis import ONE, Direction, sorted_values
 from compiler.graph import ProgramGraph
+from compiler.selectors import Group, plan_selector
 from compiler.values import ValueSets
 
 __all__ = [
@@ -239,39 +240,61 @@ def _linear(expr: rasp.LinearSequenceMap, b: _Builder) -> MLPBlock:
     return _mlp(expr.label, units)
 
 
-def _scores(selector: rasp.Selector, b: _Builder) -> tuple[list, list, np.ndarray]:
-    """Query directions, key directions and ``beta`` times the predicate table."""
-    if not isinstance(selector, rasp.Select):  # validation admits only Select here
-        raise TypeError(f"internal: selector {selector.label} reached the block builder")
-    q_dirs = list(b.dirs(selector.queries))
-    k_dirs = list(b.dirs(selector.keys))
-    table = np.zeros((len(q_dirs), len(k_dirs)))
-    for i, q in enumerate(q_dirs):
-        for j, k in enumerate(k_dirs):
-            try:
-                table[i, j] = b.beta if selector.predicate(k.value, q.value) else 0.0
-            except Exception:
-                table[i, j] = 0.0
-    return q_dirs, k_dirs, table
+Scores = dict[tuple[Direction, Direction], float]
 
 
-def _head_scores(
-    q_dirs: list, k_dirs: list, table: np.ndarray, b: _Builder, bos_score: float
-) -> tuple[tuple, tuple, np.ndarray]:
-    """Adds the BOS terms: every query scores ``bos_score`` on BOS, and the BOS query
-    scores ``beta`` on BOS only (so BOS attends to itself and stays clean)."""
-    q_all = (*q_dirs, ONE, b.bos)
-    k_all = (*k_dirs, b.bos)
-    w = np.zeros((len(q_all), len(k_all)))
-    w[: len(q_dirs), : len(k_dirs)] = table
-    w[len(q_dirs), len(k_dirs)] = bos_score
-    w[len(q_dirs) + 1, len(k_dirs)] = b.beta
-    return q_all, k_all, w
+def _group_scores(group: Group, b: _Builder) -> Scores:
+    """``beta`` where the group's predicate holds, as a bilinear form with affine terms
+    (through ``one``) that give None keys and queries their own scores."""
+    q_vals = [d.value for d in b.dirs(group.queries)]
+    k_vals = [d.value for d in b.dirs(group.keys)]
+    q_none = None in b.values[group.queries.label]
+    k_none = None in b.values[group.keys.label]
+    f = group.predicate
+    e = float(f(None, None)) if q_none and k_none else 0.0
+    c = {q: float(f(None, q)) - e if k_none else 0.0 for q in q_vals}  # query q, key None
+    d = {k: float(f(k, None)) - e if q_none else 0.0 for k in k_vals}  # query None, key k
+    scores: Scores = {}
+    qn, kn = group.queries.label, group.keys.label
+    for q in q_vals:
+        for k in k_vals:
+            scores[(Direction(qn, q), Direction(kn, k))] = float(f(k, q)) - c[q] - d[k] - e
+        scores[(Direction(qn, q), ONE)] = c[q]
+    for k in k_vals:
+        scores[(ONE, Direction(kn, k))] = d[k]
+    scores[(ONE, ONE)] = e
+    return {pair: b.beta * w for pair, w in scores.items() if w != 0}
+
+
+def _head(expr: rasp.SOp, scores: Scores, b: _Builder, bos_score: float, ov) -> HeadBlock:
+    """A head from sparse scores plus the BOS terms: every query scores ``bos_score``
+    on BOS, and the BOS query scores ``beta`` on BOS only (so BOS stays clean)."""
+    scores = dict(scores)
+    scores[(ONE, b.bos)] = scores.get((ONE, b.bos), 0.0) + bos_score
+    scores[(b.bos, b.bos)] = scores.get((b.bos, b.bos), 0.0) + b.beta
+    q_dirs = _directions(q for q, _ in scores)
+    k_dirs = _directions(k for _, k in scores)
+    w_qk = np.zeros((len(q_dirs), len(k_dirs)))
+    qi = {d: i for i, d in enumerate(q_dirs)}
+    ki = {d: i for i, d in enumerate(k_dirs)}
+    for (q, k), w in scores.items():
+        w_qk[qi[q], ki[k]] += w
+    v_dirs, o_dirs, w_ov = ov
+    return HeadBlock(expr.label, q_dirs, k_dirs, _frozen(w_qk), v_dirs, o_dirs, _frozen(w_ov))
+
+
+def _selection(selector: rasp.Selector, b: _Builder) -> tuple[Scores, int]:
+    """Summed group scores and the number of groups (a selected key scores n * beta)."""
+    plan = plan_selector(selector)
+    scores: Scores = {}
+    for group in plan.groups:
+        for pair, w in _group_scores(group, b).items():
+            scores[pair] = scores.get(pair, 0.0) + w
+    return scores, len(plan.groups)
 
 
 def _aggregate(expr: rasp.Aggregate, b: _Builder) -> list[Block]:
-    q_dirs, k_dirs, table = _scores(expr.selector, b)
-    q_all, k_all, w_qk = _head_scores(q_dirs, k_dirs, table, b, b.beta / 2)
+    scores, n = _selection(expr.selector, b)
     sop = expr.sop
     rows: dict[Direction, Weights] = {}
     if rasp.is_numerical(sop):
@@ -282,7 +305,7 @@ def _aggregate(expr: rasp.Aggregate, b: _Builder) -> list[Block]:
     v_dirs = tuple(rows)
     o_dirs = _directions(d for weights in rows.values() for d in weights)
     w_ov = _matrix(o_dirs, list(rows.values()))
-    return [HeadBlock(expr.label, q_all, k_all, _frozen(w_qk), v_dirs, o_dirs, _frozen(w_ov))]
+    return [_head(expr, scores, b, (n - 0.5) * b.beta, (v_dirs, o_dirs, w_ov))]
 
 
 def width_direction(label: str) -> Direction:
@@ -290,14 +313,11 @@ def width_direction(label: str) -> Direction:
     return Direction(f"{label}_selector_width_attn_output")
 
 
-def _width(expr: rasp.SOp, b: _Builder, q_dirs: list, k_dirs: list, table: np.ndarray):
-    q_all, k_all, w_qk = _head_scores(q_dirs, k_dirs, table, b, b.beta)
+def _width(expr: rasp.SOp, b: _Builder, scores: Scores, n: int) -> list[Block]:
     tmp = width_direction(expr.label)
-    head = HeadBlock(
-        expr.label, q_all, k_all, _frozen(w_qk), (b.bos,), (tmp,), _frozen(np.ones((1, 1)))
-    )
-    n = max(v for v in b.values[expr.label] if v is not None)
-    xs = tuple(sorted(1.0 / (w + 1) for w in range(n + 1)))
+    head = _head(expr, scores, b, n * b.beta, ((b.bos,), (tmp,), np.ones((1, 1))))
+    top = max(v for v in b.values[expr.label] if v is not None)
+    xs = tuple(sorted(1.0 / (w + 1) for w in range(top + 1)))
     possible = b.values[expr.label]
     widths = [round(1.0 / x) - 1 for x in xs]
     outs = [b.encode(expr, w) if w in possible else {} for w in widths]
@@ -305,11 +325,11 @@ def _width(expr: rasp.SOp, b: _Builder, q_dirs: list, k_dirs: list, table: np.nd
 
 
 def _selector_width(expr: rasp.SelectorWidth, b: _Builder) -> list[Block]:
-    return _width(expr, b, *_scores(expr.selector, b))
+    return _width(expr, b, *_selection(expr.selector, b))
 
 
 def _length(expr: rasp.LengthType, b: _Builder) -> list[Block]:
-    return _width(expr, b, [ONE], [ONE], np.full((1, 1), b.beta))
+    return _width(expr, b, {(ONE, ONE): b.beta}, 1)
 
 
 def _embedded(expr: rasp.SOp, b: _Builder) -> list[Block]:

@@ -14,6 +14,7 @@ from typing import Any
 import rasp
 from compiler.basis import sorted_values
 from compiler.graph import ProgramGraph
+from compiler.selectors import UnsupportedSelector, plan_selector
 from compiler.values import MAX_VALUES, ValueSets
 from rasp.errors import Problem, UnsupportedProgramError
 
@@ -96,16 +97,8 @@ def _select(expr: rasp.Select, c: _Checker) -> None:
     c.categorical_input(expr, expr.queries, "queries")
 
 
-def _combinator(expr: rasp.Selector, c: _Checker) -> None:
-    c.fail(
-        expr,
-        f"{type(expr).__name__} is not compiled yet; express the combined condition as one "
-        "rasp.Select over a SequenceMap that pairs the keys (and queries)",
-    )
-
-
-def _constant_selector(expr: rasp.ConstantSelector, c: _Checker) -> None:
-    c.fail(expr, "a ConstantSelector has no transformer form; build it with rasp.Select")
+def _ignore_selector(expr: rasp.Selector, c: _Checker) -> None:
+    pass  # judged as a whole where an Aggregate or SelectorWidth uses it
 
 
 def _aggregate(expr: rasp.Aggregate, c: _Checker) -> None:
@@ -145,10 +138,10 @@ def _aggregate(expr: rasp.Aggregate, c: _Checker) -> None:
 
 
 def _selector_in_head(user: rasp.SOp, sel: rasp.Selector, c: _Checker) -> None:
-    if isinstance(sel, (rasp.SelectorAnd, rasp.SelectorOr, rasp.SelectorNot)):
-        return  # the combinator reports itself
-    if not isinstance(sel, (rasp.Select, rasp.ConstantSelector)):
-        c.fail(user, f"unknown selector type {type(sel).__name__}")
+    try:
+        plan_selector(sel)
+    except UnsupportedSelector as exc:
+        c.fail(sel, str(exc))
 
 
 def _selector_width(expr: rasp.SelectorWidth, c: _Checker) -> None:
@@ -194,10 +187,10 @@ def _ignore(expr: rasp.RASPExpr, c: _Checker) -> None:
 
 _RULES: dict[type, Callable[[Any, _Checker], None]] = {
     rasp.Select: _select,
-    rasp.SelectorAnd: _combinator,
-    rasp.SelectorOr: _combinator,
-    rasp.SelectorNot: _combinator,
-    rasp.ConstantSelector: _constant_selector,
+    rasp.SelectorAnd: _ignore_selector,
+    rasp.SelectorOr: _ignore_selector,
+    rasp.SelectorNot: _ignore_selector,
+    rasp.ConstantSelector: _ignore_selector,
     rasp.Aggregate: _aggregate,
     rasp.SelectorWidth: _selector_width,
     rasp.Map: _map,

@@ -63,11 +63,12 @@ def test_non_linear_sequence_map_of_numerical_is_refused():
     assert err.problems[0][0] == "prod" and "LinearSequenceMap" in str(err)
 
 
-def test_selector_combinators_are_refused_for_now():
+def test_or_across_different_sop_pairs_is_refused_with_a_fix():
     a = rasp.Select(rasp.tokens, rasp.tokens, Comparison.EQ)
     b = rasp.Select(rasp.indices, rasp.indices, Comparison.LT)
-    err = refusal(rasp.SelectorWidth((a & b).named("both")).named("w"))
-    assert err.problems[0][0] == "both"
+    err = refusal(rasp.SelectorWidth((a | b).named("either")).named("w"))
+    assert err.problems[0][0] == "either"
+    assert "different keys/queries" in err.problems[0][1] and "pair the keys" in str(err)
 
 
 def test_constant_selector_is_refused():
