@@ -173,12 +173,24 @@ class _Builder:
         return encode(expr.label, expr, value)
 
     def staircase(
-        self, node: str, x: Direction, xs: tuple, outs: list[Weights], kill: Direction | None
-    ) -> MLPBlock:
-        """An MLP exact on the sorted inputs ``xs`` of direction ``x``, writing ``outs[i]``
-        for input ``xs[i]``.  With ``kill``, every unit is switched off where ``kill`` is 1."""
-        units: list[tuple[Weights, Weights]] = [({ONE: 1.0}, outs[0])]
-        slopes = []
+        self,
+        x: Direction,
+        xs: tuple,
+        outs: list[Weights],
+        *,
+        gate: Direction | None = None,
+        kill: Direction | None = None,
+    ) -> list[tuple[Weights, Weights]]:
+        """Hidden units exact on the sorted inputs ``xs`` of direction ``x``, writing
+        ``outs[i]`` for input ``xs[i]``.
+
+        With ``gate``, the units write only where the (0/1) direction ``gate`` is 1;
+        with ``kill``, they write nothing where ``kill`` is 1.  Both work by adding a
+        push larger than any pre-activation the unit can reach.
+        """
+        base: Weights = {ONE: 1.0} if gate is None else {gate: 1.0}
+        units: list[tuple[Weights, Weights]] = [(base, outs[0])]
+        reach = 2.0
         for i in range(len(xs) - 1):
             gap = xs[i + 1] - xs[i]
             slope = 2.0 / gap  # the step is 0 at xs[i] and below, 1 at xs[i+1] and above
@@ -187,11 +199,15 @@ class _Builder:
             neg = {d: -w for d, w in delta.items()}
             units.append(({x: slope, ONE: 0.5 - slope * mid}, delta))
             units.append(({x: slope, ONE: -0.5 - slope * mid}, neg))
-            slopes.append(slope)
+            span = max(abs(xs[0] - mid), abs(xs[-1] - mid), abs(mid))
+            reach = max(reach, 2.0 * slope * span + 2.0)
+        if gate is not None:
+            units = [units[0]] + [
+                (_add(w_in, {gate: reach, ONE: -reach}), w_out) for w_in, w_out in units[1:]
+            ]
         if kill is not None:
-            reach = 2.0 * max(slopes, default=1.0) * max(abs(v) for v in xs) + 2.0
             units = [({**w_in, kill: -reach}, w_out) for w_in, w_out in units]
-        return _mlp(node, units)
+        return units
 
 
 def _map(expr: rasp.Map, b: _Builder) -> list[Block]:
@@ -199,7 +215,7 @@ def _map(expr: rasp.Map, b: _Builder) -> list[Block]:
     if rasp.is_numerical(inner):
         xs = b.vals(inner)
         outs = [_try(b, expr, expr.f, x) for x in xs]
-        return [b.staircase(expr.label, Direction(inner.label), xs, outs, None)]
+        return [_mlp(expr.label, b.staircase(Direction(inner.label), xs, outs))]
     units = [({d: 1.0}, _try(b, expr, expr.f, d.value)) for d in b.dirs(inner)]
     return [_mlp(expr.label, units)]
 
@@ -217,6 +233,8 @@ def _sequence_map(expr: rasp.SequenceMap, b: _Builder) -> list[Block]:
     if isinstance(expr, rasp.LinearSequenceMap) and rasp.is_numerical(expr):
         return [_linear(expr, b)]
     fst, snd = expr.fst, expr.snd
+    if rasp.is_numerical(fst) or rasp.is_numerical(snd):
+        return _numerical_sequence_map(expr, b)
     if fst.label == snd.label:
         units = [({d: 1.0}, _try(b, expr, expr.f, d.value, d.value)) for d in b.dirs(fst)]
         return [_mlp(expr.label, units)]
@@ -226,6 +244,36 @@ def _sequence_map(expr: rasp.SequenceMap, b: _Builder) -> list[Block]:
         for dy in b.dirs(snd)
     ]
     return [_mlp(expr.label, units)]
+
+
+def _numerical_sequence_map(expr: rasp.SequenceMap, b: _Builder) -> list[Block]:
+    """``f(x, y)`` with a numerical input: one staircase over the numerical input per
+    value of the other input, each gated by that value's direction.  When both are
+    numerical, a first MLP writes a categorical copy of the second (scratch
+    directions), so the node costs two MLP sub-layers."""
+    fst, snd = expr.fst, expr.snd
+    if fst.label == snd.label:
+        xs = b.vals(fst)
+        outs = [_try(b, expr, expr.f, x, x) for x in xs]
+        return [_mlp(expr.label, b.staircase(Direction(fst.label), xs, outs))]
+    flip = not rasp.is_numerical(fst)
+    x, y = (snd, fst) if flip else (fst, snd)
+    xs = b.vals(x)
+    blocks: list[Block] = []
+    if rasp.is_numerical(y):
+        ys = b.vals(y)
+        gates = [Direction(f"{expr.label}_{y.label}_categorical", v) for v in ys]
+        copy = b.staircase(Direction(y.label), ys, [{g: 1.0} for g in gates])
+        blocks.append(_mlp(expr.label, copy))
+    else:
+        gates = list(b.dirs(y))
+    units: list[tuple[Weights, Weights]] = []
+    for gate in gates:
+        v = gate.value
+        outs = [_try(b, expr, expr.f, *((v, xv) if flip else (xv, v))) for xv in xs]
+        units += b.staircase(Direction(x.label), xs, outs, gate=gate)
+    blocks.append(_mlp(expr.label, units))
+    return blocks
 
 
 def _linear(expr: rasp.LinearSequenceMap, b: _Builder) -> MLPBlock:
@@ -321,7 +369,7 @@ def _width(expr: rasp.SOp, b: _Builder, scores: Scores, n: int) -> list[Block]:
     possible = b.values[expr.label]
     widths = [round(1.0 / x) - 1 for x in xs]
     outs = [b.encode(expr, w) if w in possible else {} for w in widths]
-    return [head, b.staircase(expr.label, tmp, xs, outs, kill=b.bos)]
+    return [head, _mlp(expr.label, b.staircase(tmp, xs, outs, kill=b.bos))]
 
 
 def _selector_width(expr: rasp.SelectorWidth, b: _Builder) -> list[Block]:

@@ -44,13 +44,13 @@ def allocate_residual(
         expr = graph.expr(label)
         if isinstance(expr, rasp.SOp):
             node_dirs[label] = node_directions(label, expr, values[label])
+    owned = {d for dirs in node_dirs.values() for d in dirs}
     scratch = [
         d
         for label in graph.order
         for block in blocks.get(label, [])
-        if isinstance(block, HeadBlock)
-        for d in block.o_dirs
-        if d.name != label
+        for d in (block.o_dirs if isinstance(block, HeadBlock) else block.out_dirs)
+        if d not in owned
     ]
     ordered = [ONE, bos, *(d for dirs in node_dirs.values() for d in dirs), *scratch]
     return ResidualSpace(tuple(dict.fromkeys(ordered)), node_dirs)

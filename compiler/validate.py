@@ -163,13 +163,7 @@ def _sequence_map(expr: rasp.SequenceMap, c: _Checker) -> None:
             if listed and any(not _is_number(v) for v in c.values[sop.label] if v is not None):
                 c.fail(expr, f"its {role} {sop.label!r} has non-numeric values")
         elif rasp.is_numerical(sop):
-            c.fail(
-                expr,
-                f"its {role} {sop.label!r} is numerical; a SequenceMap is compiled as a lookup "
-                "table over categorical inputs (or use a numerical LinearSequenceMap for "
-                f"a*x + b*y); wrap the input: rasp.categorical(rasp.Map(lambda x: x, "
-                f"{sop.label}))",
-            )
+            c.numerical_mlp_input(expr, sop)
         else:
             c.known(sop, f"{expr.label!r}")
     fst, snd = c.values[expr.fst.label], c.values[expr.snd.label]

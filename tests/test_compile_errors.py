@@ -57,10 +57,16 @@ def test_numerical_sop_with_non_numbers_is_refused():
     assert err.problems[0][0] == "strs" and "non-numeric" in err.problems[0][1]
 
 
-def test_non_linear_sequence_map_of_numerical_is_refused():
-    x = rasp.numerical(rasp.Map(lambda v: v, rasp.tokens))
-    err = refusal(rasp.SequenceMap(lambda a, b: a * b, x, rasp.tokens).named("prod"))
-    assert err.problems[0][0] == "prod" and "LinearSequenceMap" in str(err)
+def test_numerical_input_with_too_many_values_is_refused():
+    x = rasp.numerical(rasp.Map(lambda v: v * 1.0001, rasp.tokens)).named("x")
+    mean = rasp.numerical(
+        rasp.Aggregate(rasp.Select(rasp.indices, rasp.indices, Comparison.LEQ), x, 0)
+    ).named("mean")
+    err = refusal(
+        rasp.Map(lambda v: v > 1, mean).named("above"), vocab=set(range(40)), max_seq_len=12
+    )
+    assert err.problems[0][0] in {"above", "mean"}
+    assert "too large to list" in str(err) or "too close" in str(err)
 
 
 def test_or_across_different_sop_pairs_is_refused_with_a_fix():
