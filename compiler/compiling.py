@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import rasp
 from compiler.basis import Direction, sorted_values
 from compiler.blocks import SOFTMAX_BETA, Block, bos_direction, build_blocks
+from compiler.causal import check_causal
 from compiler.graph import ProgramGraph, build_graph
 from compiler.layers import Schedule, schedule_blocks
 from compiler.residual import ResidualSpace, allocate_residual
@@ -89,6 +90,8 @@ def compile_rasp(
     graph = build_graph(program)
     values = infer_value_sets(graph, frozenset(vocab_t), max_seq_len)
     validate(graph, values)
+    if causal:
+        check_causal(graph, vocab_t, max_seq_len)
     bos = bos_direction(compiler_bos)
     blocks = build_blocks(graph, values, bos, SOFTMAX_BETA)
     schedule = schedule_blocks(graph, blocks)

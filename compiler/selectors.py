@@ -26,7 +26,7 @@ from typing import Any
 
 import rasp
 
-__all__ = ["Group", "SelectorPlan", "UnsupportedSelector", "plan_selector"]
+__all__ = ["Group", "SelectorPlan", "UnsupportedSelector", "conjuncts", "plan_selector"]
 
 Predicate = Callable[[Any, Any], bool]
 
@@ -97,7 +97,7 @@ def _formula(sel: rasp.Selector) -> Predicate:
     return lambda k, q: fst(k, q) or snd(k, q)
 
 
-def _conjuncts(sel: rasp.Selector) -> list[rasp.Selector]:
+def conjuncts(sel: rasp.Selector) -> list[rasp.Selector]:
     out: list[rasp.Selector] = []
     stack = [sel]
     while stack:
@@ -116,7 +116,7 @@ def plan_selector(sel: rasp.Selector) -> SelectorPlan:
     if all(_group_key(leaf) == _group_key(first) for leaf in leaves):
         return SelectorPlan((Group(first.keys, first.queries, _formula(sel)),))
     by_group: dict[tuple[str, str], list[rasp.Selector]] = {}
-    for conjunct in _conjuncts(sel):
+    for conjunct in conjuncts(sel):
         keys = {_group_key(leaf) for leaf in _leaves(conjunct)}
         if len(keys) != 1:
             raise UnsupportedSelector(

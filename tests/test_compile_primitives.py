@@ -149,17 +149,6 @@ def test_two_selector_widths_share_a_layer_without_interference():
     assert model.model_config.num_layers == 2
 
 
-def test_causal_model_matches_causal_evaluator():
-    opp = (
-        rasp.SelectorWidth(rasp.Select(rasp.tokens, rasp.tokens, Comparison.TRUE)) - rasp.indices
-    ).named("opp")
-    agg = rasp.Aggregate(rasp.Select(rasp.indices, opp, Comparison.EQ), rasp.tokens)
-    assert_compiles_exactly(agg.named("causal_rev"), CHARS, 4, causal=True)
-    bools = num(rasp.Map(lambda x: x == "a", rasp.tokens))
-    frac = num(rasp.Aggregate(rasp.Select(rasp.indices, rasp.indices, Comparison.TRUE), bools, 0))
-    assert_compiles_exactly(frac.named("causal_frac"), CHARS, 5, causal=True)
-
-
 def test_numerical_tokens():
     doubled = num(rasp.Map(lambda x: 2 * x, num(rasp.tokens)))
     assert_compiles_exactly(doubled.named("double"), {-1, 0, 2.5}, 3)
