@@ -20,7 +20,6 @@ from compiler.compiling import CompiledProgram
 from compiler.weights import ModelConfig
 from models.encoders import CategoricalOutputEncoder, InputEncoder, NumericalOutputEncoder
 from models.transformer import make_forward
-from rasp.errors import RaspcValueError
 
 __all__ = ["CompiledModel", "ModelOutput"]
 
@@ -108,15 +107,17 @@ class CompiledModel:
             transformer_output=out["output"],
         )
 
-    def run_batch(self, batch: Sequence[Sequence[Any]], chunk: int = 1024) -> list[list[Any]]:
-        """Decoded outputs for many inputs *without* BOS (``[[t1, t2, ...], ...]``), of any
-        mixed lengths; each returned list has one value per input token.
+    def run_chunks(
+        self, batch: Sequence[Sequence[Any]], chunk: int = 1024, keep: Sequence[str] = ()
+    ):
+        """Run many inputs (without BOS, mixed lengths) in padded chunks; yields
+        ``(inputs, output [B, T, D], extras)`` where ``extras`` holds the named
+        intermediates in ``keep`` (e.g. "residuals") as numpy arrays.
 
-        Inputs are padded to power-of-two lengths and run ``chunk`` at a time
-        through one jitted function, so repeated calls do not recompile.
+        Lengths and batch sizes are padded to powers of two, so repeated calls
+        reuse a handful of jitted shapes instead of recompiling.
         """
         enc = self.input_encoder
-        results: list[list[Any]] = []
         for start in range(0, len(batch), chunk):
             part = [list(seq) for seq in batch[start : start + chunk]]
             longest = max((len(s) for s in part), default=0)
@@ -124,7 +125,15 @@ class CompiledModel:
             ids = np.full((_bucket(len(part), chunk), width), enc.pad_id, dtype=np.int32)
             for row, seq in enumerate(part):
                 ids[row, : len(seq) + 1] = enc.encode([enc.bos_token, *seq])
-            out = np.asarray(self._jitted(self.params, ids)["output"])
+            out = self._jitted(self.params, ids)
+            extras = {name: jax.tree_util.tree_map(np.asarray, out[name]) for name in keep}
+            yield part, np.asarray(out["output"]), extras
+
+    def run_batch(self, batch: Sequence[Sequence[Any]], chunk: int = 1024) -> list[list[Any]]:
+        """Decoded outputs for many inputs *without* BOS (``[[t1, t2, ...], ...]``), of
+        any mixed lengths; each returned list has one value per input token."""
+        results: list[list[Any]] = []
+        for part, out, _ in self.run_chunks(batch, chunk):
             for row, seq in enumerate(part):
                 results.append(self.output_encoder.decode(out[row, 1 : len(seq) + 1]))
         return results
@@ -134,12 +143,4 @@ class CompiledModel:
         return (
             f"CompiledModel({self.compiled.output_label!r}: {c.num_layers} layers, "
             f"{c.num_heads} heads, d_model {c.d_model}, MLP width {c.mlp_hidden_size})"
-        )
-
-
-def check_length(model: CompiledModel, n: int) -> None:
-    if n > model.model_config.max_seq_len:
-        raise RaspcValueError(
-            f"input of {n} tokens exceeds max_seq_len {model.model_config.max_seq_len}; "
-            "recompile with a larger max_seq_len"
         )

@@ -1,10 +1,15 @@
-"""Differential checking: the compiled model against the reference evaluator.
+"""Differential checking: the compiled model against the reference evaluator, node by node.
 
 Inputs are every sequence up to ``max_seq_len`` when there are at most
-``exhaustive_limit`` of them, otherwise ``samples`` seeded random ones (all
-lengths represented).  Inputs the evaluator rejects (e.g. a categorical
+``exhaustive_limit`` of them, otherwise ``samples`` seeded random ones (every
+length represented).  Inputs the evaluator rejects (e.g. a categorical
 Aggregate that would combine different values) are outside the program's
-domain and are counted, not compared.
+domain: counted, not compared.
+
+With ``intermediates=True`` every SOp of the program is decoded from the
+residual stream right after the sub-layer that writes it and compared with the
+evaluator's value for that node, so a failure names the first node that goes
+wrong, not just the output.
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 import rasp
+from models.decode import decode_directions
 from rasp.errors import EvaluationError
 
-__all__ = ["Mismatch", "Report", "input_space", "check_model", "values_match"]
+__all__ = ["NodeFailure", "Report", "input_space", "verify", "check_model", "values_match"]
 
 
 def _space_size(vocab_size: int, max_seq_len: int) -> int:
@@ -53,60 +61,126 @@ def input_space(
 
 
 def values_match(expected: Any, got: Any, atol: float = 1e-4) -> bool:
-    """Equal, with numbers compared within ``atol`` and None only matching None."""
+    """Equal, with numbers compared within ``atol`` (relative above 1) and None only
+    matching None."""
     if expected is None or got is None:
         return expected is None and got is None
-    numbers = (bool, int, float)
+    numbers = (bool, int, float, np.number)
     if isinstance(expected, numbers) and isinstance(got, numbers):
-        return math.isclose(float(expected), float(got), abs_tol=atol, rel_tol=0)
+        return math.isclose(float(expected), float(got), abs_tol=atol, rel_tol=atol)
     return expected == got
 
 
 @dataclass(frozen=True)
-class Mismatch:
+class NodeFailure:
+    """The first input on which node ``label`` decodes differently from the evaluator."""
+
+    label: str
     input: list[Any]
     expected: list[Any]
     got: list[Any]
 
     def __str__(self) -> str:
-        return f"input {self.input}: evaluator {self.expected}, model {self.got}"
+        return (
+            f"node {self.label!r} on input {self.input}: "
+            f"evaluator {self.expected}, model {self.got}"
+        )
 
 
 @dataclass(frozen=True)
 class Report:
+    """What a verification run compared and what it found."""
+
     checked: int  # inputs compared
     out_of_domain: int  # inputs the evaluator rejects
-    mismatches: tuple[Mismatch, ...]
+    nodes: tuple[str, ...]  # the nodes compared, in dependency order
+    failures: tuple[NodeFailure, ...]  # first failing input per failing node, in node order
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches
+        return not self.failures
+
+    @property
+    def first_failure(self) -> NodeFailure | None:
+        return self.failures[0] if self.failures else None
 
     def __str__(self) -> str:
         head = (
-            f"{self.checked} inputs checked, {self.out_of_domain} outside the domain, "
-            f"{len(self.mismatches)} mismatches"
+            f"{self.checked} inputs checked ({self.out_of_domain} outside the domain), "
+            f"{len(self.nodes)} nodes compared, {len(self.failures)} failing"
         )
-        return "\n".join([head, *(f"  {m}" for m in self.mismatches[:5])])
+        return "\n".join([head, *(f"  {f}" for f in self.failures[:5])])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "out_of_domain": self.out_of_domain,
+            "nodes": list(self.nodes),
+            "failures": [
+                {"node": f.label, "input": f.input, "expected": f.expected, "got": f.got}
+                for f in self.failures
+            ],
+        }
 
 
-def check_model(model: Any, inputs: Sequence[Sequence[Any]], atol: float = 1e-4) -> Report:
-    """Run ``model`` (batched) and the evaluator on ``inputs`` and compare outputs."""
-    program = model.program
-    causal = model.model_config.causal
-    expected: list[list[Any]] = []
+def _same(expected: Sequence[Any], got: Sequence[Any], atol: float) -> bool:
+    return len(expected) == len(got) and all(
+        values_match(a, b, atol) for a, b in zip(expected, got)
+    )
+
+
+def verify(
+    model: Any,
+    inputs: Sequence[Sequence[Any]] | None = None,
+    *,
+    samples: int = 500,
+    seed: int = 0,
+    intermediates: bool = True,
+    atol: float = 1e-4,
+) -> Report:
+    """Compare ``model`` with the evaluator on ``inputs`` (default: the input space of its
+    vocabulary and max_seq_len), at the output or at every node."""
+    compiled = model.compiled
+    if inputs is None:
+        inputs = input_space(compiled.vocab, compiled.max_seq_len, samples=samples, seed=seed)
+    program = compiled.program
+    causal = compiled.causal
+    labels = [
+        label
+        for label in compiled.graph.order
+        if isinstance(compiled.graph.expr(label), rasp.SOp)
+        and (intermediates or label == compiled.output_label)
+    ]
+    expected: list[dict[str, Any]] = []
     kept: list[list[Any]] = []
     skipped = 0
     for xs in inputs:
         try:
-            expected.append(rasp.evaluate(program, list(xs), causal=causal))
+            expected.append(rasp.evaluate_all(program, list(xs), causal=causal))
             kept.append(list(xs))
         except EvaluationError:
             skipped += 1
-    got = model.run_batch(kept) if kept else []
-    bad = tuple(
-        Mismatch(xs, e, g)
-        for xs, e, g in zip(kept, expected, got)
-        if len(e) != len(g) or not all(values_match(a, b, atol) for a, b in zip(e, g))
-    )
-    return Report(checked=len(kept), out_of_domain=skipped, mismatches=bad)
+    first: dict[str, NodeFailure] = {}
+    row0 = 0
+    ready = compiled.schedule.ready
+    for part, _, extras in model.run_chunks(kept, keep=("residuals", "embeddings")):
+        streams = [extras["embeddings"], *extras["residuals"]]
+        for label in labels:
+            if label in first:
+                continue
+            decoded = decode_directions(model, label, streams[ready[label] + 1])
+            for row, xs in enumerate(part):
+                want = expected[row0 + row][label]
+                got = decoded[row][1 : len(xs) + 1]
+                if not _same(want, got, atol):
+                    first[label] = NodeFailure(label, xs, list(want), got)
+                    break
+        row0 += len(part)
+    failures = tuple(first[label] for label in labels if label in first)
+    return Report(checked=len(kept), out_of_domain=skipped, nodes=tuple(labels), failures=failures)
+
+
+def check_model(model: Any, inputs: Sequence[Sequence[Any]], atol: float = 1e-4) -> Report:
+    """Output-only comparison on ``inputs`` (see :func:`verify`)."""
+    return verify(model, inputs, intermediates=False, atol=atol)

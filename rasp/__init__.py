@@ -6,42 +6,109 @@ changing its import to ``import rasp``.  This package depends on numpy only.
 
 from rasp.errors import (
     CompileError as CompileError,
+)
+from rasp.errors import (
     EvaluationError as EvaluationError,
+)
+from rasp.errors import (
     RaspcError as RaspcError,
+)
+from rasp.errors import (
     RaspcTypeError as RaspcTypeError,
+)
+from rasp.errors import (
     RaspcValueError as RaspcValueError,
+)
+from rasp.errors import (
     UnsupportedProgramError as UnsupportedProgramError,
 )
-from rasp.evaluate import evaluate as evaluate, evaluate_all as evaluate_all
+from rasp.evaluate import evaluate as evaluate
+from rasp.evaluate import evaluate_all as evaluate_all
 from rasp.expr import (
     Aggregate as Aggregate,
+)
+from rasp.expr import (
     Comparison as Comparison,
+)
+from rasp.expr import (
     ConstantSelector as ConstantSelector,
+)
+from rasp.expr import (
     ConstantSOp as ConstantSOp,
+)
+from rasp.expr import (
     Encoding as Encoding,
+)
+from rasp.expr import (
     Full as Full,
+)
+from rasp.expr import (
     IndicesType as IndicesType,
+)
+from rasp.expr import (
     LengthType as LengthType,
+)
+from rasp.expr import (
     LinearSequenceMap as LinearSequenceMap,
+)
+from rasp.expr import (
     Map as Map,
+)
+from rasp.expr import (
     RASPExpr as RASPExpr,
+)
+from rasp.expr import (
     Select as Select,
+)
+from rasp.expr import (
     Selector as Selector,
+)
+from rasp.expr import (
     SelectorAnd as SelectorAnd,
+)
+from rasp.expr import (
     SelectorNot as SelectorNot,
+)
+from rasp.expr import (
     SelectorOr as SelectorOr,
+)
+from rasp.expr import (
     SelectorWidth as SelectorWidth,
+)
+from rasp.expr import (
     SequenceMap as SequenceMap,
+)
+from rasp.expr import (
     SOp as SOp,
+)
+from rasp.expr import (
     TokensType as TokensType,
+)
+from rasp.expr import (
     annotate as annotate,
+)
+from rasp.expr import (
     categorical as categorical,
+)
+from rasp.expr import (
     get_encoding as get_encoding,
+)
+from rasp.expr import (
     indices as indices,
+)
+from rasp.expr import (
     is_categorical as is_categorical,
+)
+from rasp.expr import (
     is_numerical as is_numerical,
+)
+from rasp.expr import (
     length as length,
+)
+from rasp.expr import (
     numerical as numerical,
+)
+from rasp.expr import (
     tokens as tokens,
 )
 from rasp.walk import postorder as postorder

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import compiler
-from models.verify import check_model, input_space
+from models.verify import input_space, verify
 
 
 def assert_compiles_exactly(
@@ -17,11 +17,11 @@ def assert_compiles_exactly(
     samples: int = 500,
     min_len: int = 1,
 ) -> Any:
-    """Compile ``program`` and require the model to match the evaluator on every input
-    (exhaustive up to 20,000 inputs, else ``samples`` random ones)."""
+    """Compile ``program`` and require the model to match the evaluator at every node on
+    every input (exhaustive up to 20,000 inputs, else ``samples`` random ones)."""
     model = compiler.compile_rasp_to_model(program, vocab, max_seq_len, causal=causal)
     inputs = input_space(sorted(vocab, key=repr), max_seq_len, samples=samples, min_len=min_len)
-    report = check_model(model, inputs)
+    report = verify(model, inputs)  # every node, not only the output
     assert report.ok, f"{program.label}: {report}"
     assert report.checked > 0, f"{program.label}: no input inside the program's domain"
     return model

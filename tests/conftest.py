@@ -1,0 +1,37 @@
+"""Shared test helpers.
+
+The ``same`` fixture compares two output lists the way the project defines
+agreement: ``None`` only matches ``None``; numbers match when Python calls them
+equal (``1 == 1.0 == True``) or, for floats, when they agree to float
+tolerance; anything else must be ``==``.  It is session-scoped, so hypothesis
+tests may use it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    number = (bool, int, float)
+    if isinstance(a, number) and isinstance(b, number):
+        return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+def same_values(got: Sequence[Any], expected: Sequence[Any]) -> bool:
+    """True if the two output lists agree position by position."""
+    got, expected = list(got), list(expected)
+    return len(got) == len(expected) and all(map(_same, got, expected))
+
+
+@pytest.fixture(scope="session")
+def same() -> Callable[[Sequence[Any], Sequence[Any]], bool]:
+    """``same(got, expected)``: the two output lists agree position by position."""
+    return same_values
