@@ -14,4 +14,14 @@ from compiler.compiling import (
     compile_rasp_to_model as compile_rasp_to_model,
 )
 
-__all__ = ["CompiledProgram", "compile_rasp", "compile_rasp_to_model"]
+__all__ = ["CompiledProgram", "compile_rasp", "compile_rasp_to_model", "verify"]
+
+
+def verify(model, inputs=None, **options):
+    """Check a compiled model against the evaluator at every node (``models.verify``).
+
+    Imports jax (via ``models``); kept here so ``compiler.verify(model)`` reads naturally.
+    """
+    from models.verification import verify as _verify
+
+    return _verify(model, inputs, **options)

@@ -17,6 +17,7 @@ from compiler.blocks import SOFTMAX_BETA, Block, bos_direction, build_blocks
 from compiler.causal import check_causal
 from compiler.graph import ProgramGraph, build_graph
 from compiler.layers import Schedule, schedule_blocks
+from compiler.layout import ModelLayout, build_layout
 from compiler.residual import ResidualSpace, allocate_residual
 from compiler.validate import validate
 from compiler.values import ValueSets, infer_value_sets
@@ -47,6 +48,11 @@ class CompiledProgram:
     params: Params
     config: ModelConfig
     input_encoding: dict[Any, int]
+
+    @property
+    def layout(self) -> ModelLayout:
+        """Where every node lives in the model (plain data; see compiler.layout)."""
+        return build_layout(self)
 
     @property
     def output_label(self) -> str:

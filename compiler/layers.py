@@ -38,17 +38,33 @@ class Schedule:
     num_layers: int
 
     def in_sublayer(self, sublayer: int) -> list[Block]:
+        """The blocks of one sub-layer, in the order their weights are laid out
+        (head ``i`` of an attention layer; consecutive hidden ranges of an MLP)."""
         return [p.block for p in self.placements if p.sublayer == sublayer]
 
+    def slots(self) -> list[tuple[Placement, int, int]]:
+        """Each placement with its slot: ``(placement, start, stop)`` where the slot is
+        the head index (``stop = start + 1``) or the MLP hidden range."""
+        out = []
+        for sublayer in range(2 * self.num_layers):
+            offset = 0
+            for p in self.placements:
+                if p.sublayer != sublayer:
+                    continue
+                size = 1 if p.block.stage is Stage.ATTN else p.block.hidden_size
+                out.append((p, offset, offset + size))
+                offset += size
+        return out
 
-def _sop_inputs(graph: ProgramGraph, label: str, cache: dict[str, tuple[str, ...]]):
+
+def sop_inputs(graph: ProgramGraph, label: str, cache: dict[str, tuple[str, ...]]):
     """The SOps a node reads, looking through selectors to the SOps they compare."""
     if label in cache:
         return cache[label]
     found: list[str] = []
     for pred in graph.graph.predecessors(label):
         if isinstance(graph.expr(pred), rasp.Selector):
-            found.extend(_sop_inputs(graph, pred, cache))
+            found.extend(sop_inputs(graph, pred, cache))
         else:
             found.append(pred)
     cache[label] = tuple(dict.fromkeys(found))
@@ -70,7 +86,7 @@ def schedule_blocks(graph: ProgramGraph, blocks: dict[str, list[Block]]) -> Sche
     for label in graph.order:
         if isinstance(graph.expr(label), rasp.Selector):
             continue
-        after = max((ready[i] for i in _sop_inputs(graph, label, inputs_cache)), default=-1)
+        after = max((ready[i] for i in sop_inputs(graph, label, inputs_cache)), default=-1)
         for block in blocks.get(label, []):
             after = _next(after, block.stage)
             placements.append(Placement(block, after))

@@ -191,7 +191,7 @@ def emit_params(
         "token_embed": {"embeddings": token_embed},
         "pos_embed": {"embeddings": pos_embed},
     }
-    for layer in range(cfg.num_layers):
+    for layer in range(cfg.num_layers):  # block order within a sub-layer: Schedule.slots
         attn = _attention(schedule.in_sublayer(2 * layer), space, cfg)
         for name, p in attn.items():
             params[f"transformer/layer_{layer}/attn/{name}"] = p

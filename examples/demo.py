@@ -9,7 +9,7 @@ import time
 
 import compiler
 import rasp
-from models.verify import values_match
+from models.verification import values_match
 from rasp import lib
 
 

@@ -1,8 +1,11 @@
-"""A compiled model: parameters, encoders, and ways to run it.
+"""A compiled model: parameters, layout, encoders, and ways to run it.
 
 ``CompiledModel`` keeps Tracr's interface (``params``, ``model_config``,
 ``residual_labels``, ``input_encoder``, ``output_encoder``, ``apply``), so
-tools written for Tracr models load it, and adds a batched, jitted path.
+tools written for Tracr models load it, and adds a batched, jitted path.  It
+needs only plain data (params, config, :class:`compiler.layout.ModelLayout`),
+so a model loaded from disk works like a freshly compiled one; the RASP
+program is attached when known (for verification).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 
 import rasp
 from compiler.compiling import CompiledProgram
+from compiler.layout import ModelLayout
 from compiler.weights import ModelConfig
 from models.encoders import CategoricalOutputEncoder, InputEncoder, NumericalOutputEncoder
 from models.transformer import make_forward
@@ -39,7 +43,7 @@ class ModelOutput:
 
 
 def _bucket(n: int, cap: int) -> int:
-    """Pad lengths to powers of two so each bucket compiles once."""
+    """Pad sizes to powers of two so each bucket compiles once."""
     size = 1
     while size < n:
         size *= 2
@@ -50,46 +54,39 @@ def _bucket(n: int, cap: int) -> int:
 class CompiledModel:
     """A runnable compiled transformer with Tracr's attributes."""
 
-    compiled: CompiledProgram = field(repr=False)
     params: dict[str, dict[str, jax.Array]] = field(repr=False)
     model_config: ModelConfig
-    residual_labels: list[str]
-    input_encoder: InputEncoder
-    output_encoder: CategoricalOutputEncoder | NumericalOutputEncoder
+    layout: ModelLayout = field(repr=False)
+    program: rasp.SOp | None = field(default=None, repr=False)
+    compiled: CompiledProgram | None = field(default=None, repr=False)
 
     @classmethod
     def from_compiled(cls, compiled: CompiledProgram) -> CompiledModel:
-        params = {k: {n: jnp.asarray(a) for n, a in v.items()} for k, v in compiled.params.items()}
-        out_expr = compiled.graph.expr(compiled.output_label)
-        out_dirs = compiled.output_directions
-        index = compiled.residual.index
-        columns = [index[d] for d in out_dirs]
-        if rasp.is_numerical(out_expr):
-            output_encoder = NumericalOutputEncoder(columns)
-        else:
-            output_encoder = CategoricalOutputEncoder([d.value for d in out_dirs], columns)
         return cls(
-            compiled=compiled,
-            params=params,
+            params=compiled.params,
             model_config=compiled.config,
-            residual_labels=compiled.residual.labels,
-            input_encoder=InputEncoder(
-                compiled.input_encoding,
-                compiled.compiler_bos,
-                compiled.compiler_pad,
-                compiled.max_seq_len,
-            ),
-            output_encoder=output_encoder,
+            layout=compiled.layout,
+            program=compiled.program,
+            compiled=compiled,
         )
 
     def __post_init__(self) -> None:
-        pad_id = self.input_encoder.encoding_map[self.input_encoder.pad_token]
-        self.forward = make_forward(self.model_config, pad_id)
+        self.params = {
+            k: {n: jnp.asarray(a, dtype=jnp.float32) for n, a in v.items()}
+            for k, v in self.params.items()
+        }
+        layout = self.layout
+        self.residual_labels = list(layout.residual_labels)
+        self.input_encoder = InputEncoder(
+            layout.input_encoding, layout.bos, layout.pad, layout.max_seq_len
+        )
+        out = layout.output_node
+        if out.encoding == "numerical":
+            self.output_encoder = NumericalOutputEncoder(out.residual)
+        else:
+            self.output_encoder = CategoricalOutputEncoder(out.values, out.residual)
+        self.forward = make_forward(self.model_config, self.input_encoder.pad_id)
         self._jitted = jax.jit(self.forward)
-
-    @property
-    def program(self) -> rasp.SOp:
-        return self.compiled.program
 
     def apply(self, tokens: Sequence[Any]) -> ModelOutput:
         """Run one input that starts with BOS: ``model.apply(["compiler_bos", *tokens])``."""
@@ -141,6 +138,6 @@ class CompiledModel:
     def __repr__(self) -> str:
         c = self.model_config
         return (
-            f"CompiledModel({self.compiled.output_label!r}: {c.num_layers} layers, "
+            f"CompiledModel({self.layout.output!r}: {c.num_layers} layers, "
             f"{c.num_heads} heads, d_model {c.d_model}, MLP width {c.mlp_hidden_size})"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import compiler
-from models.verify import input_space, verify
+from models.verification import input_space, verify
 
 
 def assert_compiles_exactly(

@@ -25,7 +25,7 @@ import numpy as np
 
 import rasp
 from models.decode import decode_directions
-from rasp.errors import EvaluationError
+from rasp.errors import EvaluationError, RaspcValueError
 
 __all__ = ["NodeFailure", "Report", "input_space", "verify", "check_model", "values_match"]
 
@@ -134,24 +134,28 @@ def verify(
     model: Any,
     inputs: Sequence[Sequence[Any]] | None = None,
     *,
+    program: rasp.SOp | None = None,
     samples: int = 500,
     seed: int = 0,
     intermediates: bool = True,
     atol: float = 1e-4,
 ) -> Report:
     """Compare ``model`` with the evaluator on ``inputs`` (default: the input space of its
-    vocabulary and max_seq_len), at the output or at every node."""
-    compiled = model.compiled
+    vocabulary and max_seq_len), at the output or at every node.
+
+    ``program`` defaults to the one the model was compiled from; pass it for a model
+    loaded from disk.
+    """
+    layout = model.layout
+    program = program if program is not None else model.program
+    if program is None:
+        raise RaspcValueError(
+            "verify needs the RASP program: this model was loaded without it; pass program=..."
+        )
     if inputs is None:
-        inputs = input_space(compiled.vocab, compiled.max_seq_len, samples=samples, seed=seed)
-    program = compiled.program
-    causal = compiled.causal
-    labels = [
-        label
-        for label in compiled.graph.order
-        if isinstance(compiled.graph.expr(label), rasp.SOp)
-        and (intermediates or label == compiled.output_label)
-    ]
+        inputs = input_space(layout.vocab, layout.max_seq_len, samples=samples, seed=seed)
+    causal = layout.causal
+    labels = [label for label in layout.nodes if intermediates or label == layout.output]
     expected: list[dict[str, Any]] = []
     kept: list[list[Any]] = []
     skipped = 0
@@ -163,13 +167,12 @@ def verify(
             skipped += 1
     first: dict[str, NodeFailure] = {}
     row0 = 0
-    ready = compiled.schedule.ready
     for part, _, extras in model.run_chunks(kept, keep=("residuals", "embeddings")):
         streams = [extras["embeddings"], *extras["residuals"]]
         for label in labels:
             if label in first:
                 continue
-            decoded = decode_directions(model, label, streams[ready[label] + 1])
+            decoded = decode_directions(layout, label, streams[layout.nodes[label].ready + 1])
             for row, xs in enumerate(part):
                 want = expected[row0 + row][label]
                 got = decoded[row][1 : len(xs) + 1]
