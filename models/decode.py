@@ -16,7 +16,7 @@ import numpy as np
 from compiler.layout import ModelLayout
 from models.encoders import NONE_THRESHOLD
 
-__all__ = ["decode_directions", "decode_node", "decode_residual", "node_stream"]
+__all__ = ["decode_directions", "decode_node", "decode_residual", "decode_stream", "node_stream"]
 
 
 def decode_directions(layout: ModelLayout, label: str, residual: np.ndarray) -> list[Any]:
@@ -50,8 +50,17 @@ def decode_node(model: Any, out: Any, label: str) -> list[Any]:
 def decode_residual(model: Any, residual: np.ndarray, sublayer: int) -> dict[str, list[Any]]:
     """Every node already written by the end of ``sublayer`` (-1: the embeddings), decoded
     from ``residual [T, D]``."""
+    return decode_stream(model.layout, residual, sublayer)
+
+
+def decode_stream(
+    layout: ModelLayout, residual: np.ndarray, sublayer: int, *, only_new: bool = False
+) -> dict[str, list[Any]]:
+    """Like :func:`decode_residual`, from a layout alone (e.g. a saved model's, or an
+    activation cache's); ``only_new`` keeps the nodes that ``sublayer`` itself writes,
+    which is what a sub-layer's output (rather than the whole stream) holds."""
     return {
-        label: decode_directions(model.layout, label, residual)
-        for label, node in model.layout.nodes.items()
-        if node.ready <= sublayer
+        label: decode_directions(layout, label, residual)
+        for label, node in layout.nodes.items()
+        if (node.ready == sublayer if only_new else node.ready <= sublayer)
     }

@@ -31,14 +31,15 @@ def _attention(x: jax.Array, mask: jax.Array, cfg: ModelConfig, layer: int) -> d
         pattern = jax.nn.softmax(scores, axis=-1)
         z = jnp.einsum("bhqt,bthk->bqhk", pattern, v)  # [B, T, H, K]
         out = hk.Linear(cfg.d_model, name="linear")(z.reshape(*x.shape[:2], h * k))
-    return {"scores": scores, "pattern": pattern, "z": z, "out": out}
+    return {"q": q, "k": kk, "v": v, "scores": scores, "pattern": pattern, "z": z, "out": out}
 
 
 def _mlp(x: jax.Array, cfg: ModelConfig, layer: int) -> dict[str, Any]:
     with hk.name_scope("mlp"):
-        hidden = jax.nn.relu(hk.Linear(cfg.mlp_hidden_size, name="linear_1")(x))  # [B, T, M]
+        pre = hk.Linear(cfg.mlp_hidden_size, name="linear_1")(x)  # [B, T, M]
+        hidden = jax.nn.relu(pre)
         out = hk.Linear(cfg.d_model, name="linear_2")(hidden)
-    return {"hidden": hidden, "out": out}
+    return {"pre": pre, "hidden": hidden, "out": out}
 
 
 def _forward(token_ids: jax.Array, cfg: ModelConfig, pad_id: int) -> dict[str, Any]:
@@ -60,6 +61,10 @@ def _forward(token_ids: jax.Array, cfg: ModelConfig, pad_id: int) -> dict[str, A
         "attn_patterns": [],
         "attn_z": [],
         "mlp_hidden": [],
+        "attn_q": [],  # per layer, [B, T, H, K] (also attn_k, attn_v)
+        "attn_k": [],
+        "attn_v": [],
+        "mlp_pre": [],  # per layer, [B, T, M], before the ReLU
     }
     with hk.name_scope("transformer"):
         for layer in range(cfg.num_layers):
@@ -77,11 +82,14 @@ def _layer(x: jax.Array, mask: jax.Array, cfg: ModelConfig, layer: int, out: dic
         out["attn_logits"].append(attn["scores"])
         out["attn_patterns"].append(attn["pattern"])
         out["attn_z"].append(attn["z"])
+        for name in ("q", "k", "v"):
+            out[f"attn_{name}"].append(attn[name])
         mlp = _mlp(x, cfg, layer)
         x = x + mlp["out"]
         out["layer_outputs"].append(mlp["out"])
         out["residuals"].append(x)
         out["mlp_hidden"].append(mlp["hidden"])
+        out["mlp_pre"].append(mlp["pre"])
     return x
 
 
