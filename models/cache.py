@@ -210,7 +210,8 @@ def run_with_cache(model: Any, tokens: Any) -> tuple[np.ndarray, ActivationCache
     """
     ids = token_ids(model, tokens)
     cfg, layout = model.model_config, model.layout
-    raw = model._jitted(model.params, ids)
+    forward = getattr(model, "_jitted", None) or model.forward  # jitted once per model
+    raw = forward(model.params, ids)
     out = {k: _numpy(v) for k, v in raw.items()}
     b, t = ids.shape
     h, d = cfg.num_heads, cfg.d_model
