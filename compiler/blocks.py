@@ -33,7 +33,7 @@ import rasp
 from compiler.basis import ONE, Direction, sorted_values
 from compiler.graph import ProgramGraph
 from compiler.selectors import Group, plan_selector
-from compiler.values import ValueSets
+from compiler.values import ValueSets, representative
 
 __all__ = [
     "SOFTMAX_BETA",
@@ -170,7 +170,9 @@ class _Builder:
         return sorted_values(v for v in self.values[expr.label] if v is not None)
 
     def encode(self, expr: rasp.SOp, value: Any) -> Weights:
-        return encode(expr.label, expr, value)
+        """``value``'s weights, snapped to the member of the node's value set that stands
+        for it (value sets merge floats that differ only by rounding)."""
+        return encode(expr.label, expr, representative(value, self.values[expr.label]))
 
     def staircase(
         self,

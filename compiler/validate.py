@@ -41,16 +41,34 @@ class _Checker:
         self.problems.append((expr.label, reason))
 
     def known(self, expr: rasp.SOp, why: str) -> bool:
-        """The value set of ``expr`` must be listed for ``why``."""
-        if self.values[expr.label] is None:
-            self.fail(
-                expr,
-                f"its set of possible values is too large to list (over {MAX_VALUES:,}), but "
-                f"{why} needs it listed; shrink the vocabulary or max_seq_len, or round the "
-                "values with a Map",
-            )
+        """The value set of ``expr`` must be listed for ``why``.
+
+        An unlisted set is reported once, at the node where it starts (an unlisted
+        input makes every node computed from it unlisted too), and not at all when
+        that node already has a problem that explains it (e.g. a mean of strings).
+        """
+        if self.values[expr.label] is not None:
+            return True
+        source = expr
+        while True:
+            unlisted = [
+                child
+                for child in source.children
+                if isinstance(child, rasp.SOp) and self.values[child.label] is None
+            ]
+            if not unlisted:
+                break
+            source = unlisted[0]
+        if any(label == source.label for label, _ in self.problems):
             return False
-        return True
+        via = "," if source is expr else f", and so is that of {expr.label!r}, computed from it,"
+        self.fail(
+            source,
+            f"its set of possible values is too large to list (over {MAX_VALUES:,}){via} but "
+            f"{why} needs it listed; shrink the vocabulary or max_seq_len, or round the "
+            "values with a Map",
+        )
+        return False
 
     def categorical_input(self, user: rasp.RASPExpr, sop: rasp.SOp, role: str) -> bool:
         if rasp.is_numerical(sop):
@@ -211,7 +229,9 @@ def validate(graph: ProgramGraph, values: ValueSets) -> None:
         if isinstance(expr, rasp.SOp):
             if rasp.is_numerical(expr):
                 c.numeric_values(expr)
-            elif values[label] is not None and len(values[label]) > MAX_VALUES:
+            elif values[label] is None:
+                c.known(expr, "its categorical encoding (one direction per value)")
+            elif len(values[label]) > MAX_VALUES:
                 c.fail(expr, f"it has {len(values[label]):,} values, too many directions")
     if c.problems:
         raise UnsupportedProgramError(c.problems)

@@ -18,7 +18,7 @@ from typing import Any
 import rasp
 from compiler.graph import ProgramGraph
 
-__all__ = ["ValueSets", "infer_value_sets", "MAX_VALUES"]
+__all__ = ["ValueSets", "infer_value_sets", "MAX_VALUES", "representative"]
 
 ValueSet = frozenset | None
 ValueSets = dict[str, ValueSet]
@@ -62,18 +62,41 @@ CLOSE = 1e-9
 
 
 def merge_close(values: set) -> frozenset:
-    """``values`` with floats that differ only by rounding merged into one."""
-    numbers = sorted(v for v in values if isinstance(v, float))
+    """``values`` with floats that differ only by rounding merged into one.
+
+    A run of numbers within rounding of each other keeps its ints (``-1`` against
+    ``-0.9999999999999999``), or else its smallest float; ints are never dropped.
+    """
+    numbers = sorted(v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool))
     if len(numbers) < 2:
         return frozenset(values)
-    drop = set()
-    keep = numbers[0]
-    for v in numbers[1:]:
-        if v - keep <= CLOSE * max(1.0, abs(v)):
-            drop.add(v)
+    runs: list[list] = []
+    for v in numbers:
+        if runs and v - runs[-1][0] <= CLOSE * max(1.0, abs(v)):
+            runs[-1].append(v)
         else:
-            keep = v
+            runs.append([v])
+    drop = set()
+    for run in runs:
+        floats = [v for v in run if isinstance(v, float)]
+        drop.update(floats if len(floats) < len(run) else floats[1:])
     return frozenset(v for v in values if not (isinstance(v, float) and v in drop))
+
+
+def representative(value: Any, values: frozenset | None) -> Any:
+    """The member of ``values`` that stands for ``value``: the value itself, or the number
+    that :func:`merge_close` kept in its place.  Blocks encode through this, so a
+    rounding twin (``-1 - 2/3`` against ``0 - 5/3``) is written to the node's own
+    direction, not to a stray one that decodes as None."""
+    if values is None or not isinstance(value, float) or value in values:
+        return value
+    tol = CLOSE * max(1.0, abs(value))
+    close = [
+        v
+        for v in values
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v - value) <= tol
+    ]
+    return min(close, key=lambda v: abs(v - value)) if close else value
 
 
 def _product_size(pools: list[list]) -> int:
@@ -129,7 +152,8 @@ def _aggregate(expr: rasp.Aggregate, inf: _Inference) -> ValueSet:
     if len(numbers) != len(inner):
         return None  # validation explains: a mean needs numbers
     means = mean_values(numbers, inf.max_seq_len)
-    return None if means is None else means | {expr.default}
+    # the inputs are floats already, so exact means of them can be rounding twins
+    return None if means is None else merge_close(set(means) | {expr.default})
 
 
 def _is_number(value: Any) -> bool:
