@@ -290,45 +290,51 @@ def _linear(expr: rasp.LinearSequenceMap, b: _Builder) -> MLPBlock:
     return _mlp(expr.label, units)
 
 
-Scores = dict[tuple[Direction, Direction], float]
+Scores = tuple[tuple[Direction, ...], tuple[Direction, ...], np.ndarray]
+"""Dense attention scores: query directions, key directions, ``[nq, nk]`` weights."""
 
 
 def _group_scores(group: Group, b: _Builder) -> Scores:
-    """``beta`` where the group's predicate holds, as a bilinear form with affine terms
-    (through ``one``) that give None keys and queries their own scores."""
-    q_vals = [d.value for d in b.dirs(group.queries)]
-    k_vals = [d.value for d in b.dirs(group.keys)]
+    """``beta`` where the group's formula holds, as a bilinear form with affine terms
+    (through ``one``) that give None keys and queries the scores the formula says."""
+    q_dirs, k_dirs = b.dirs(group.queries), b.dirs(group.keys)
     q_none = None in b.values[group.queries.label]
     k_none = None in b.values[group.keys.label]
-    f = group.predicate
-    e = float(f(None, None)) if q_none and k_none else 0.0
-    c = {q: float(f(None, q)) - e if k_none else 0.0 for q in q_vals}  # query q, key None
-    d = {k: float(f(k, None)) - e if q_none else 0.0 for k in k_vals}  # query None, key k
-    scores: Scores = {}
-    qn, kn = group.queries.label, group.keys.label
-    for q in q_vals:
-        for k in k_vals:
-            scores[(Direction(qn, q), Direction(kn, k))] = float(f(k, q)) - c[q] - d[k] - e
-        scores[(Direction(qn, q), ONE)] = c[q]
-    for k in k_vals:
-        scores[(ONE, Direction(kn, k))] = d[k]
-    scores[(ONE, ONE)] = e
-    return {pair: b.beta * w for pair, w in scores.items() if w != 0}
+    q_vals = [d.value for d in q_dirs] + [None]
+    k_vals = [d.value for d in k_dirs] + [None]
+    t = group.table(k_vals, q_vals).astype(np.float64)  # last row/col: None
+    e = t[-1, -1] if q_none and k_none else 0.0
+    c = t[:-1, -1] - e if k_none else np.zeros(len(q_dirs))  # query q, key None
+    d = t[-1, :-1] - e if q_none else np.zeros(len(k_dirs))  # query None, key k
+    w = np.zeros((len(q_dirs) + 1, len(k_dirs) + 1))
+    w[:-1, :-1] = t[:-1, :-1] - c[:, None] - d[None, :] - e
+    w[:-1, -1] = c
+    w[-1, :-1] = d
+    w[-1, -1] = e
+    return (*q_dirs, ONE), (*k_dirs, ONE), b.beta * w
+
+
+def _combine(parts: list[Scores]) -> Scores:
+    """Sum score blocks over the union of their directions."""
+    q_dirs = _directions(d for q, _, _ in parts for d in q)
+    k_dirs = _directions(d for _, k, _ in parts for d in k)
+    qi = {d: i for i, d in enumerate(q_dirs)}
+    ki = {d: i for i, d in enumerate(k_dirs)}
+    w = np.zeros((len(q_dirs), len(k_dirs)))
+    for q, k, part in parts:
+        np.add.at(w, np.ix_([qi[d] for d in q], [ki[d] for d in k]), part)
+    return q_dirs, k_dirs, w
 
 
 def _head(expr: rasp.SOp, scores: Scores, b: _Builder, bos_score: float, ov) -> HeadBlock:
-    """A head from sparse scores plus the BOS terms: every query scores ``bos_score``
+    """A head from the scores plus the BOS terms: every query scores ``bos_score``
     on BOS, and the BOS query scores ``beta`` on BOS only (so BOS stays clean)."""
-    scores = dict(scores)
-    scores[(ONE, b.bos)] = scores.get((ONE, b.bos), 0.0) + bos_score
-    scores[(b.bos, b.bos)] = scores.get((b.bos, b.bos), 0.0) + b.beta
-    q_dirs = _directions(q for q, _ in scores)
-    k_dirs = _directions(k for _, k in scores)
-    w_qk = np.zeros((len(q_dirs), len(k_dirs)))
-    qi = {d: i for i, d in enumerate(q_dirs)}
-    ki = {d: i for i, d in enumerate(k_dirs)}
-    for (q, k), w in scores.items():
-        w_qk[qi[q], ki[k]] += w
+    bos = np.array([[bos_score], [b.beta]])
+    q_dirs, k_dirs, w_qk = _combine([scores, ((ONE, b.bos), (b.bos,), bos)])
+    rows, cols = np.any(w_qk != 0, axis=1), np.any(w_qk != 0, axis=0)  # drop unused dirs
+    q_dirs = tuple(d for d, keep in zip(q_dirs, rows) if keep)
+    k_dirs = tuple(d for d, keep in zip(k_dirs, cols) if keep)
+    w_qk = w_qk[np.ix_(rows, cols)]
     v_dirs, o_dirs, w_ov = ov
     return HeadBlock(expr.label, q_dirs, k_dirs, _frozen(w_qk), v_dirs, o_dirs, _frozen(w_ov))
 
@@ -336,11 +342,7 @@ def _head(expr: rasp.SOp, scores: Scores, b: _Builder, bos_score: float, ov) -> 
 def _selection(selector: rasp.Selector, b: _Builder) -> tuple[Scores, int]:
     """Summed group scores and the number of groups (a selected key scores n * beta)."""
     plan = plan_selector(selector)
-    scores: Scores = {}
-    for group in plan.groups:
-        for pair, w in _group_scores(group, b).items():
-            scores[pair] = scores.get(pair, 0.0) + w
-    return scores, len(plan.groups)
+    return _combine([_group_scores(group, b) for group in plan.groups]), len(plan.groups)
 
 
 def _aggregate(expr: rasp.Aggregate, b: _Builder) -> list[Block]:
@@ -379,7 +381,7 @@ def _selector_width(expr: rasp.SelectorWidth, b: _Builder) -> list[Block]:
 
 
 def _length(expr: rasp.LengthType, b: _Builder) -> list[Block]:
-    return _width(expr, b, {(ONE, ONE): b.beta}, 1)
+    return _width(expr, b, ((ONE,), (ONE,), np.full((1, 1), b.beta)), 1)
 
 
 def _embedded(expr: rasp.SOp, b: _Builder) -> list[Block]:

@@ -20,9 +20,12 @@ formula says.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 import rasp
 
@@ -37,11 +40,86 @@ class UnsupportedSelector(Exception):
 
 @dataclass(frozen=True)
 class Group:
-    """A formula over Selects that all compare ``keys`` against ``queries``."""
+    """A formula over Selects that all compare ``keys`` against ``queries``: the
+    conjunction of ``parts``, each an And/Or/Not tree over such Selects."""
 
     keys: rasp.SOp
     queries: rasp.SOp
-    predicate: Predicate  # (key, query) -> bool, defined for None too
+    parts: tuple[rasp.Selector, ...]
+
+    def table(self, key_values: list[Any], query_values: list[Any]) -> np.ndarray:
+        """``[len(query_values), len(key_values)]`` booleans: whether the formula
+        selects each (key, query) pair; values may include None."""
+        out = np.ones((len(query_values), len(key_values)), dtype=bool)
+        for part in self.parts:
+            out &= _tree_table(part, key_values, query_values)
+        return out
+
+
+def _tree_table(sel: rasp.Selector, keys: list[Any], queries: list[Any]) -> np.ndarray:
+    if isinstance(sel, rasp.Select):
+        return leaf_table(sel.predicate, keys, queries)
+    if isinstance(sel, rasp.SelectorNot):
+        return ~_tree_table(sel.inner, keys, queries)
+    fst = _tree_table(sel.fst, keys, queries)
+    snd = _tree_table(sel.snd, keys, queries)
+    return fst & snd if isinstance(sel, rasp.SelectorAnd) else fst | snd
+
+
+_NUMPY_COMPARE = {
+    rasp.Comparison.EQ: np.equal,
+    rasp.Comparison.NEQ: np.not_equal,
+    rasp.Comparison.LT: np.less,
+    rasp.Comparison.LEQ: np.less_equal,
+    rasp.Comparison.GT: np.greater,
+    rasp.Comparison.GEQ: np.greater_equal,
+}
+
+
+def _ranks(values: list[Any]) -> dict[Any, int] | None:
+    """Each value's rank in Python's own order (equal values share one), or None when the
+    values cannot all be ordered and hashed together."""
+    try:
+        distinct = sorted(set(values))
+        if not all(a < b for a, b in itertools.pairwise(distinct)):
+            return None  # not a total order (e.g. NaN, sets)
+    except TypeError:
+        return None
+    return {v: i for i, v in enumerate(distinct)}
+
+
+def leaf_table(predicate: Predicate, keys: list[Any], queries: list[Any]) -> np.ndarray:
+    """``predicate(key, query)`` for every pair, False where either is None.
+
+    Comparisons are computed on ranks with numpy (one sort instead of a Python
+    call per pair); other predicates are called once per pair of distinct values.
+    """
+    out = np.zeros((len(queries), len(keys)), dtype=bool)
+    k_ok = [i for i, k in enumerate(keys) if k is not None]
+    q_ok = [i for i, q in enumerate(queries) if q is not None]
+    if not k_ok or not q_ok:
+        return out
+    if predicate is rasp.Comparison.TRUE or predicate is rasp.Comparison.FALSE:
+        out[np.ix_(q_ok, k_ok)] = predicate is rasp.Comparison.TRUE
+        return out
+    if predicate in _NUMPY_COMPARE:
+        ranks = _ranks([keys[i] for i in k_ok] + [queries[i] for i in q_ok])
+        if ranks is not None:
+            k_rank = np.array([ranks[keys[i]] for i in k_ok])
+            q_rank = np.array([ranks[queries[i]] for i in q_ok])
+            out[np.ix_(q_ok, k_ok)] = _NUMPY_COMPARE[predicate](k_rank[None, :], q_rank[:, None])
+            return out
+    for qi in q_ok:
+        for ki in k_ok:
+            out[qi, ki] = _safe_call(predicate, keys[ki], queries[qi])
+    return out
+
+
+def _safe_call(predicate: Predicate, key: Any, query: Any) -> bool:
+    try:
+        return bool(predicate(key, query))
+    except Exception:  # the evaluator rejects such inputs; nothing valid reaches here
+        return False
 
 
 @dataclass(frozen=True)
@@ -49,18 +127,6 @@ class SelectorPlan:
     """The selector as a conjunction of groups (one group for a plain Select)."""
 
     groups: tuple[Group, ...]
-
-
-def _leaf_predicate(select: rasp.Select) -> Predicate:
-    def predicate(key: Any, query: Any) -> bool:
-        if key is None or query is None:
-            return False
-        try:
-            return bool(select.predicate(key, query))
-        except Exception:  # the evaluator rejects such inputs; nothing valid reaches here
-            return False
-
-    return predicate
 
 
 def _group_key(select: rasp.Select) -> tuple[str, str]:
@@ -84,19 +150,6 @@ def _leaves(sel: rasp.Selector) -> list[rasp.Select]:
     return found
 
 
-def _formula(sel: rasp.Selector) -> Predicate:
-    """The selector as one predicate (all its leaves must share keys and queries)."""
-    if isinstance(sel, rasp.Select):
-        return _leaf_predicate(sel)
-    if isinstance(sel, rasp.SelectorNot):
-        inner = _formula(sel.inner)
-        return lambda k, q: not inner(k, q)
-    fst, snd = _formula(sel.fst), _formula(sel.snd)
-    if isinstance(sel, rasp.SelectorAnd):
-        return lambda k, q: fst(k, q) and snd(k, q)
-    return lambda k, q: fst(k, q) or snd(k, q)
-
-
 def conjuncts(sel: rasp.Selector) -> list[rasp.Selector]:
     out: list[rasp.Selector] = []
     stack = [sel]
@@ -114,7 +167,7 @@ def plan_selector(sel: rasp.Selector) -> SelectorPlan:
     leaves = _leaves(sel)
     first = leaves[0]
     if all(_group_key(leaf) == _group_key(first) for leaf in leaves):
-        return SelectorPlan((Group(first.keys, first.queries, _formula(sel)),))
+        return SelectorPlan((Group(first.keys, first.queries, (sel,)),))
     by_group: dict[tuple[str, str], list[rasp.Selector]] = {}
     for conjunct in conjuncts(sel):
         keys = {_group_key(leaf) for leaf in _leaves(conjunct)}
@@ -128,9 +181,6 @@ def plan_selector(sel: rasp.Selector) -> SelectorPlan:
         by_group.setdefault(keys.pop(), []).append(conjunct)
     groups = []
     for parts in by_group.values():
-        formulas = [_formula(p) for p in parts]
         leaf = _leaves(parts[0])[0]
-        groups.append(
-            Group(leaf.keys, leaf.queries, lambda k, q, fs=formulas: all(f(k, q) for f in fs))
-        )
+        groups.append(Group(leaf.keys, leaf.queries, tuple(parts)))
     return SelectorPlan(tuple(groups))
