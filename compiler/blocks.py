@@ -16,8 +16,10 @@
 * ``length`` is SelectorWidth of an always-true selection.
 
 No bias vectors are used: the ``one`` direction (1 at every token, 0 at BOS)
-plays the bias, so every block writes exactly zero at the BOS position and
-BOS stays a clean attention sink through the whole model.
+plays the bias, so every block writes exactly zero into program nodes at the
+BOS position and BOS stays a clean attention sink through the whole model.
+(The one exception is a SelectorWidth head's scratch direction, which reads 1
+at BOS; its MLP is switched off there by a large negative weight on BOS.)
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import rasp
 from compiler.basis import Direction, sorted_values
 from compiler.blocks import SOFTMAX_BETA, Block, bos_direction, build_blocks
 from compiler.causal import check_causal
+from compiler.fuse import fuse_maps
 from compiler.graph import ProgramGraph, build_graph
 from compiler.layers import Schedule, schedule_blocks
 from compiler.layout import ModelLayout, build_layout
@@ -93,7 +94,7 @@ def compile_rasp(
 ) -> CompiledProgram:
     """Compile ``program`` to numpy weights for inputs over ``vocab`` up to ``max_seq_len``."""
     vocab_t = _check_arguments(vocab, max_seq_len, compiler_bos, compiler_pad)
-    graph = build_graph(program)
+    graph = build_graph(fuse_maps(program))
     values = infer_value_sets(graph, frozenset(vocab_t), max_seq_len)
     validate(graph, values)
     if causal:

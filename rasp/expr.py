@@ -152,6 +152,50 @@ def _check_name(name: Any) -> None:
         )
 
 
+def _child_fields(expr: RASPExpr) -> tuple[str, ...]:
+    if isinstance(expr, (SequenceMap, _SelectorPair)):
+        return ("fst", "snd")
+    if isinstance(expr, (Map, SelectorNot)):
+        return ("inner",)
+    if isinstance(expr, Select):
+        return ("keys", "queries")
+    if isinstance(expr, Aggregate):
+        return ("selector", "sop")
+    if isinstance(expr, SelectorWidth):
+        return ("selector",)
+    return ()
+
+
+def rebuilt(
+    expr: ExprT, children: tuple[RASPExpr, ...], *, as_type: type | None = None, **fields: Any
+) -> RASPExpr:
+    """A copy of ``expr`` (same label, same id) reading ``children``, optionally of another
+    expression type (``as_type``) and with other fields (e.g. ``f``) replaced.
+
+    For compiler rewrites that replace a node by an equivalent one: the copy keeps
+    the original's label, so every pass and report still names the user's node.
+    """
+    cls = as_type or type(expr)
+    new = object.__new__(cls)
+    for key in ("_id", "_annotations"):
+        object.__setattr__(new, key, expr.__dict__[key])
+    if cls is not type(expr):
+        object.__setattr__(new, "_kind", expr._kind)  # keep the label's kind prefix
+    else:
+        for key, value in expr.__dict__.items():
+            object.__setattr__(new, key, value)
+    names = _child_fields(new)
+    if len(names) != len(children):
+        raise RaspcValueError(
+            f"{expr.label}: {cls.__name__} has {len(names)} children, got {len(children)}"
+        )
+    for name, child in zip(names, children):
+        object.__setattr__(new, name, child)
+    for name, value in fields.items():
+        object.__setattr__(new, name, value)
+    return new
+
+
 def annotate(expr: ExprT, **annotations: Any) -> ExprT:
     """Tracr-compatible spelling of :meth:`RASPExpr.annotated`."""
     return expr.annotated(**annotations)
