@@ -9,6 +9,7 @@ directions.  The length of the result is the model width ``d_model``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import rasp
 from compiler.basis import ONE, Direction
@@ -24,8 +25,9 @@ class ResidualSpace:
     directions: tuple[Direction, ...]
     node_dirs: dict[str, tuple[Direction, ...]]  # SOp label -> its directions
 
-    @property
+    @cached_property
     def index(self) -> dict[Direction, int]:
+        """Direction -> position in the stream (built once)."""
         return {d: i for i, d in enumerate(self.directions)}
 
     @property

@@ -73,48 +73,47 @@ def _split(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return w, np.eye(cols)
 
 
-def _rows(space: ResidualSpace, dirs: tuple[Direction, ...], matrix: np.ndarray) -> np.ndarray:
-    """Embed ``matrix`` (rows over ``dirs``) into the full residual basis."""
-    out = np.zeros((len(space), matrix.shape[1]))
+def _idx(space: ResidualSpace, dirs: tuple[Direction, ...]) -> list[int]:
+    """Residual indices of ``dirs`` (distinct within a block, so plain assignment works)."""
     index = space.index
-    np.add.at(out, [index[d] for d in dirs], matrix)  # a direction listed twice sums
-    return out
+    return [index[d] for d in dirs]
 
 
 def _attention(heads: list[HeadBlock], space: ResidualSpace, cfg: ModelConfig) -> dict:
     d, h, k = len(space), cfg.num_heads, cfg.key_size
-    q, kk, v = np.zeros((d, h, k)), np.zeros((d, h, k)), np.zeros((d, h, k))
-    o = np.zeros((h, k, d))
+    q, kk, v = (np.zeros((d, h, k), dtype=np.float32) for _ in range(3))
+    o = np.zeros((h, k, d), dtype=np.float32)
     for i, head in enumerate(heads):
         left, right = _split(head.w_qk)  # [nq, r], [r, nk]
         r = left.shape[1]
-        q[:, i, :r] = _rows(space, head.q_dirs, left) * np.sqrt(k)
-        kk[:, i, :r] = _rows(space, head.k_dirs, right.T)
+        q[_idx(space, head.q_dirs), i, :r] = left * np.sqrt(k)
+        kk[_idx(space, head.k_dirs), i, :r] = right.T
         left, right = _split(head.w_ov)  # [nv, r], [r, no]
         r = left.shape[1]
-        v[:, i, :r] = _rows(space, head.v_dirs, left)
-        o[i, :r, :] = _rows(space, head.o_dirs, right.T).T
-    zeros = np.zeros(h * k)
+        v[_idx(space, head.v_dirs), i, :r] = left
+        o[i, :r, _idx(space, head.o_dirs)] = right.T  # [no, r] into o[i].T
+    zeros = np.zeros(h * k, dtype=np.float32)
     return {
         "query": {"w": q.reshape(d, h * k), "b": zeros.copy()},
         "key": {"w": kk.reshape(d, h * k), "b": zeros.copy()},
         "value": {"w": v.reshape(d, h * k), "b": zeros.copy()},
-        "linear": {"w": o.reshape(h * k, d), "b": np.zeros(d)},
+        "linear": {"w": o.reshape(h * k, d), "b": np.zeros(d, dtype=np.float32)},
     }
 
 
 def _mlp(mlps: list[MLPBlock], space: ResidualSpace, cfg: ModelConfig) -> dict:
     d, m = len(space), cfg.mlp_hidden_size
-    w1, w2 = np.zeros((d, m)), np.zeros((m, d))
+    w1 = np.zeros((d, m), dtype=np.float32)
+    w2 = np.zeros((m, d), dtype=np.float32)
     offset = 0
     for block in mlps:
         n = block.hidden_size
-        w1[:, offset : offset + n] = _rows(space, block.in_dirs, block.w_in)
-        w2[offset : offset + n, :] = _rows(space, block.out_dirs, block.w_out.T).T
+        w1[_idx(space, block.in_dirs), offset : offset + n] = block.w_in
+        w2[offset : offset + n, _idx(space, block.out_dirs)] = block.w_out
         offset += n
     return {
-        "linear_1": {"w": w1, "b": np.zeros(m)},
-        "linear_2": {"w": w2, "b": np.zeros(d)},
+        "linear_1": {"w": w1, "b": np.zeros(m, dtype=np.float32)},
+        "linear_2": {"w": w2, "b": np.zeros(d, dtype=np.float32)},
     }
 
 
@@ -197,5 +196,7 @@ def emit_params(
             params[f"transformer/layer_{layer}/attn/{name}"] = p
         for name, p in _mlp(schedule.in_sublayer(2 * layer + 1), space, cfg).items():
             params[f"transformer/layer_{layer}/mlp/{name}"] = p
-    params = {k: {n: a.astype(np.float32) for n, a in v.items()} for k, v in params.items()}
+    params = {
+        k: {n: a.astype(np.float32, copy=False) for n, a in v.items()} for k, v in params.items()
+    }
     return params, cfg
