@@ -130,6 +130,53 @@ def _sequence_map(expr: rasp.SequenceMap, inf: _Inference) -> ValueSet:
     return _apply_all(expr.f, [fst, snd])
 
 
+def _linear_sequence_map(expr: rasp.LinearSequenceMap, inf: _Inference) -> ValueSet:
+    """As a SequenceMap, except for ``a * mean_S(x) + b * mean_S(y)`` with both means over
+    the same selector: that is ``mean_S(a * x + b * y)``, whose values are far fewer than
+    all pairs (e.g. a bracket balance: fractions k/n, not differences of two fractions)."""
+    fst, snd = expr.fst, expr.snd
+    if _same_selector_means(fst, snd) and rasp.is_numerical(expr):
+        xs, ys = inf.of(fst.sop), inf.of(snd.sop)
+        if xs is not None and ys is not None:
+            combined = _apply_all(expr.f, [xs, ys])
+            numbers = [v for v in combined or () if _is_number(v)]
+            if combined is not None and len(numbers) == len(combined):
+                means = mean_values(numbers, inf.max_seq_len)
+                if means is not None:
+                    return merge_close(set(means) | {expr.f(0, 0)})
+    return _sequence_map(expr, inf)
+
+
+def _same_selector_means(a: rasp.SOp, b: rasp.SOp) -> bool:
+    return (
+        isinstance(a, rasp.Aggregate)
+        and isinstance(b, rasp.Aggregate)
+        and rasp.is_numerical(a)
+        and rasp.is_numerical(b)
+        and _same_selection(a.selector, b.selector)
+        and a.default == 0
+        and b.default == 0
+    )
+
+
+def _same_selection(a: rasp.Selector, b: rasp.Selector) -> bool:
+    """Whether two selectors surely select the same keys (the same expression, or the same
+    predicate over the same key and query SOps, combined the same way)."""
+    if a.label == b.label:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, rasp.Select):
+        return (
+            a.keys.label == b.keys.label
+            and a.queries.label == b.queries.label
+            and a.predicate is b.predicate
+        )
+    return len(a.children) == len(b.children) and all(
+        _same_selection(x, y) for x, y in zip(a.children, b.children)
+    )
+
+
 def _full(expr: rasp.Full, inf: _Inference) -> ValueSet:
     return frozenset([expr.fill])
 
@@ -193,7 +240,7 @@ _RULES: dict[type, Callable[[Any, _Inference], ValueSet]] = {
     rasp.LengthType: _length,
     rasp.Map: _map,
     rasp.SequenceMap: _sequence_map,
-    rasp.LinearSequenceMap: _sequence_map,
+    rasp.LinearSequenceMap: _linear_sequence_map,
     rasp.Full: _full,
     rasp.ConstantSOp: _constant_sop,
     rasp.SelectorWidth: _selector_width,

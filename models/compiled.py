@@ -25,7 +25,11 @@ from compiler.weights import ModelConfig
 from models.encoders import CategoricalOutputEncoder, InputEncoder, NumericalOutputEncoder
 from models.transformer import make_forward
 
-__all__ = ["CompiledModel", "ModelOutput"]
+__all__ = ["CompiledModel", "ModelOutput", "ACTIVATION_BUDGET"]
+
+ACTIVATION_BUDGET = 1 << 29
+"""Bytes of activations one batched chunk may hold (512 MiB): big models run in
+smaller chunks instead of exhausting memory."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ class CompiledModel:
         reuse a handful of jitted shapes instead of recompiling.
         """
         enc = self.input_encoder
+        chunk = min(chunk, self._chunk_limit(max((len(s) for s in batch), default=0) + 1))
         for start in range(0, len(batch), chunk):
             part = [list(seq) for seq in batch[start : start + chunk]]
             longest = max((len(s) for s in part), default=0)
@@ -125,6 +130,21 @@ class CompiledModel:
             out = self._jitted(self.params, ids)
             extras = {name: jax.tree_util.tree_map(np.asarray, out[name]) for name in keep}
             yield part, np.asarray(out["output"]), extras
+
+    def _chunk_limit(self, length: int) -> int:
+        """Sequences per chunk so one chunk's activations stay near ACTIVATION_BUDGET."""
+        c = self.model_config
+        t = _bucket(length, c.max_seq_len + 1)
+        per_seq = (
+            4
+            * t
+            * c.num_layers
+            * (3 * c.d_model + 2 * c.mlp_hidden_size + 4 * c.num_heads * (t + c.key_size))
+        )
+        size = 1
+        while size * 2 * per_seq <= ACTIVATION_BUDGET and size < 4096:
+            size *= 2
+        return size
 
     def run_batch(self, batch: Sequence[Sequence[Any]], chunk: int = 1024) -> list[list[Any]]:
         """Decoded outputs for many inputs *without* BOS (``[[t1, t2, ...], ...]``), of
