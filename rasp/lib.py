@@ -1,17 +1,11 @@
 """The standard library of RASP programs, and a registry of them for tests.
 
 Names follow Tracr's ``tracr.compiler.lib`` so that a ported program keeps its
-calls; the programs themselves are written for raspc's compiler, which asks:
-
-* Select keys and queries are categorical SOps;
-* a categorical Aggregate only ever selects keys that share one value (most
-  often exactly one key), and its default is None;
-* a numerical Aggregate is ``rasp.numerical(rasp.Aggregate(sel, numerical_sop,
-  default=0))`` and computes a mean;
-* SequenceMaps read categorical SOps (LinearSequenceMap may read numerical ones);
-* no SelectorAnd / SelectorOr / SelectorNot.  Where a selector needs two
-  conditions, the two inputs are first packed into one tuple-valued SOp with a
-  SequenceMap, and one predicate tests both parts.
+calls; every program here is accepted by raspc's compiler (a test compiles
+each one).  Where a selector needs two conditions over different SOps, the
+programs combine small Selects with ``&`` (one head, each table small) rather
+than one Select over a tuple-valued SOp, whose table grows with the product of
+the value sets.
 
 Labels: each program names its output (and a few important intermediates);
 everything else keeps its automatic, unique label.  ``make_length()`` and
@@ -399,20 +393,16 @@ def make_dyck_prefix(pairs: Sequence[Sequence[Any]]) -> rasp.SOp:
         open_token, close_token = _pair(pair)
         code[open_token], code[close_token] = k, -k
 
-    kind = rasp.SequenceMap(lambda t, i: (code.get(t, 0), i), rasp.tokens, rasp.indices)
-    opened = rasp.SelectorWidth(
-        rasp.Select(kind, rasp.indices, lambda key, query: key[0] > 0 and key[1] <= query)
-    )
-    closed = rasp.SelectorWidth(
-        rasp.Select(kind, rasp.indices, lambda key, query: key[0] < 0 and key[1] <= query)
-    )
+    kind = rasp.Map(lambda t: code.get(t, 0), rasp.tokens)
+    upto = rasp.Select(rasp.indices, rasp.indices, LEQ)
+    opened = rasp.SelectorWidth(rasp.Select(kind, kind, lambda key, query: key > 0) & upto)
+    closed = rasp.SelectorWidth(rasp.Select(kind, kind, lambda key, query: key < 0) & upto)
     depth = rasp.SequenceMap(lambda o, c: o - c, opened, closed).named("dyck_depth")
 
     if len(pairs) == 1:
         bad = _as_number(rasp.Map(lambda d: d < 0, depth))
     else:
         bad = _as_number(_mismatched_close(kind, depth, code))
-    upto = rasp.Select(rasp.indices, rasp.indices, LEQ)
     bad_so_far = rasp.numerical(rasp.Aggregate(upto, bad, default=0))
     failed = rasp.Map(lambda frac: frac > 0, bad_so_far).named("dyck_failed")
 
@@ -425,41 +415,39 @@ def make_dyck_prefix(pairs: Sequence[Sequence[Any]]) -> rasp.SOp:
 
 
 def _mismatched_close(kind: rasp.SOp, depth: rasp.SOp, code: dict[Any, int]) -> rasp.SOp:
-    """True at a close that has no open partner, or a partner of another type."""
+    """True at a close that has no open partner, or a partner of another type.
 
-    def level(kind_and_index: tuple[int, int], d: int) -> tuple[int, int, int]:
-        k, i = kind_and_index
+    Selectors combine small tables with ``&`` (bracket kind and level in one, position
+    or rank in another) instead of comparing one big tuple, so the model stays small
+    at long lengths.
+    """
+
+    def level(k: int, d: int) -> tuple[int, int]:
         lvl = d if k > 0 else d + 1 if k < 0 else 0
-        return (k, max(lvl, 0), i)  # level 0 on a close: the depth went negative
+        return (k, max(lvl, 0))  # level 0 on a close: the depth went negative
 
     def sign(k: int) -> int:
         return (k > 0) - (k < 0)
 
-    placed = rasp.SequenceMap(level, kind, depth)
-    nth = rasp.SelectorWidth(
-        rasp.Select(
-            placed,
-            placed,
-            lambda key, query: (
-                sign(key[0]) == sign(query[0]) and key[1] == query[1] and key[2] <= query[2]
-            ),
-        )
+    placed = rasp.SequenceMap(level, kind, depth).named("dyck_level")
+    same_level = rasp.Select(
+        placed, placed, lambda key, query: sign(key[0]) == sign(query[0]) and key[1] == query[1]
     )
-    ident = rasp.SequenceMap(lambda p, n: (p[0], p[1], n), placed, nth).named("dyck_bracket_id")
-    partner = rasp.Select(
-        ident,
-        ident,
-        lambda key, query: key[0] > 0 and query[0] < 0 and key[1:] == query[1:],
+    upto = rasp.Select(rasp.indices, rasp.indices, LEQ)
+    nth = rasp.SelectorWidth(same_level & upto).named("dyck_rank")
+    opens_its_level = rasp.Select(
+        placed, placed, lambda key, query: key[0] > 0 and query[0] < 0 and key[1] == query[1]
     )
+    partner = opens_its_level & rasp.Select(nth, nth, EQ)
     open_type = rasp.numerical(rasp.Map(lambda t: max(code.get(t, 0), 0), rasp.tokens))
     partner_type = rasp.numerical(rasp.Aggregate(partner, open_type, default=0))
     partner_cat = rasp.Map(lambda x: round(x), partner_type)
 
-    def mismatch(idn: tuple[int, int, int], found: int) -> bool:
-        k, lvl, _ = idn
+    def mismatch(kind_level: tuple[int, int], found: int) -> bool:
+        k, lvl = kind_level
         return k < 0 and (lvl == 0 or found != -k)
 
-    return rasp.SequenceMap(mismatch, ident, partner_cat)
+    return rasp.SequenceMap(mismatch, placed, partner_cat)
 
 
 def make_dyck1_prefix() -> rasp.SOp:
