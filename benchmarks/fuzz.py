@@ -71,6 +71,8 @@ class Outcome:
     labels: tuple[str, ...] = ()  # raspc refusals: the labels the problems name
 
 
+_OBJECT = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
+_LABEL = re.compile(r"\b[A-Za-z]\w*?_\d+\b")
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)*(?:e[+-]?\d+)?(?![\w])")
 _PARENS = re.compile(r"\([^()]*\)")
@@ -80,8 +82,10 @@ def normalise_reason(reason: str) -> str:
     """A refusal reason without its specifics: the part before the fix (``;``), with
     quoted labels and values, parenthesised lists and numbers replaced by placeholders."""
     text = reason.split(";")[0].strip()
+    text = _OBJECT.sub("<object>", text)
     text = _QUOTED.sub("<x>", text)
     text = _PARENS.sub("(...)", text)
+    text = _LABEL.sub("<label>", text)
     text = _NUMBER.sub("N", text)
     return re.sub(r"\s+", " ", text)
 
@@ -217,7 +221,10 @@ def check_tracr(generated: GeneratedProgram) -> Outcome:
     """Build the program through Tracr's API, compile it with Tracr, run it on every
     input and compare with Tracr's evaluator (numbers within 1e-4)."""
     import jax.numpy as jnp
+    from absl import logging as absl_logging  # Tracr's logger: quiet its style warnings
     from tracr.compiler import compiling
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
 
     program = to_tracr(generated)
     try:
@@ -230,10 +237,9 @@ def check_tracr(generated: GeneratedProgram) -> Outcome:
                 compiler_bos="compiler_bos",
             )
     except Exception as exc:
-        what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        if _tracr_refusal(exc):
-            return Outcome("refused", (normalise_reason(what),), what)
-        return Outcome("crashed", (normalise_reason(what),), what)
+        reasons = _tracr_reasons(exc)
+        status = "refused" if _tracr_refusal(exc) else "crashed"
+        return Outcome(status, reasons, f"{type(exc).__name__}: {exc}")
     inputs = input_space(generated.vocab, generated.max_seq_len)
     by_length: dict[int, list[tuple[list, list]]] = collections.defaultdict(list)
     for xs in inputs:
@@ -241,6 +247,7 @@ def check_tracr(generated: GeneratedProgram) -> Outcome:
         if want is not None:
             by_length[len(xs)].append((xs, want))
     checked = 0
+    wrong: list[tuple[bool, str]] = []  # (only where the evaluator says None, what)
     try:
         for rows in by_length.values():  # same length: one batch, as model.apply runs each
             ids = [model.input_encoder.encode(["compiler_bos", *xs]) for xs, _ in rows]
@@ -252,12 +259,31 @@ def check_tracr(generated: GeneratedProgram) -> Outcome:
                     got = model.output_encoder.decode(got)
                 got = got[1:]
                 checked += 1
-                if not all(values_match(a, b) for a, b in zip(want, got)):
-                    return Outcome("wrong", detail=f"input {xs}: evaluator {want}, model {got}")
+                bad = [a for a, b in zip(want, got) if not values_match(a, b)]
+                if bad:
+                    what = f"input {xs}: evaluator {want}, model {got}"
+                    wrong.append((all(a is None for a in bad), what))
     except Exception as exc:
         what = f"run {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         return Outcome("crashed", (normalise_reason(what),), what)
+    if wrong:
+        none_only = all(n for n, _ in wrong)
+        first = next((w for n, w in wrong if not n), wrong[0][1])
+        reason = "wrong only where the evaluator gives None" if none_only else "wrong values"
+        return Outcome("wrong", (reason,), first, checked)
     return Outcome("compiled", checked=checked)
+
+
+def _tracr_reasons(exc: BaseException) -> tuple[str, ...]:
+    """Normalised reasons of a Tracr error; its 'Unsupported RASP expressions' lists one
+    ``label: reason`` line per expression."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    name = type(exc).__name__
+    if len(lines) > 1 and lines[0].startswith("Unsupported RASP expressions"):
+        return tuple(
+            sorted({normalise_reason(f"{name}: {line.partition(': ')[2]}") for line in lines[1:]})
+        )
+    return (normalise_reason(f"{name}: {lines[0] if lines else ''}"),)
 
 
 def _progress(items: Iterable[Any], total: int, desc: str) -> Iterator[Any]:
@@ -337,8 +363,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         subset = list(itertools.islice(generate_programs(n, args.seed, **SHAPE), n))
         theirs = [(g, check_tracr(g)) for g in _progress(subset, n, "tracr")]
-        print("Tracr refusal and crash reasons:")
-        _print_reasons(theirs, {"refused", "crashed"})
+        print("Tracr refusal reasons (programs per reason):")
+        _print_reasons(theirs, {"refused"})
+        print("Tracr crashes (exceptions that are not deliberate refusals):")
+        _print_reasons(theirs, {"crashed"})
+        print("Tracr silently wrong outputs:")
+        _print_reasons(theirs, {"wrong"})
         if args.show:
             _print_failures(theirs, {"wrong"}, min(args.show, 3))
         t = _summary(theirs)

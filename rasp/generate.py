@@ -392,6 +392,7 @@ def _unary_source(rng: random.Random, info: _Info, numeric_out: bool) -> str:
                 "lambda x: x / 2",
             ]
         elif kind == "int":
+            top = max(info.plain, default=0)
             a, b, m = rng.choice((1, 2, 3)), rng.randrange(3), rng.choice((2, 3, 4))
             word = "".join(rng.sample(_LETTERS, rng.choice((2, 3))))
             options = [
@@ -407,6 +408,9 @@ def _unary_source(rng: random.Random, info: _Info, numeric_out: bool) -> str:
                 "lambda x: x + 1",
                 "lambda x: x - 1",
                 f"lambda x: {word!r}[x % {len(word)}]",
+                f"lambda x: x if x != {c!r} else None",  # None without an Aggregate
+                f"lambda x: 6 // (x - {top!r})",  # undefined at the top value: such inputs
+                # fall outside the program's domain
             ]
         else:
             options = [

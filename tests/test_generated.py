@@ -100,7 +100,7 @@ def test_most_generated_programs_compile_and_have_inputs_in_their_domain():
 
 def test_bucketed_model_runs_like_the_model_it_pads():
     # the fuzzer's fast path pads widths and batches; outputs must not change
-    for generated in PROGRAMS[:4]:
+    for generated in PROGRAMS[:3]:
         try:
             model = compiler.compile_rasp_to_model(
                 generated.program, set(generated.vocab), generated.max_seq_len
