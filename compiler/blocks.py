@@ -178,20 +178,21 @@ class _Builder:
 
     def staircase(
         self,
-        x: Direction,
+        x: Direction | Weights,
         xs: tuple,
         outs: list[Weights],
         *,
         gate: Direction | None = None,
         kill: Direction | None = None,
     ) -> list[tuple[Weights, Weights]]:
-        """Hidden units exact on the sorted inputs ``xs`` of direction ``x``, writing
-        ``outs[i]`` for input ``xs[i]``.
+        """Hidden units exact on the sorted inputs ``xs`` of direction ``x`` (or of the
+        linear form ``x`` over several directions), writing ``outs[i]`` for ``xs[i]``.
 
         With ``gate``, the units write only where the (0/1) direction ``gate`` is 1;
         with ``kill``, they write nothing where ``kill`` is 1.  Both work by adding a
         push larger than any pre-activation the unit can reach.
         """
+        form: Weights = {x: 1.0} if isinstance(x, Direction) else x
         base: Weights = {ONE: 1.0} if gate is None else {gate: 1.0}
         units: list[tuple[Weights, Weights]] = [(base, outs[0])]
         reach = 2.0
@@ -201,8 +202,9 @@ class _Builder:
             mid = (xs[i] + xs[i + 1]) / 2.0
             delta = _add(outs[i + 1], outs[i], -1.0)
             neg = {d: -w for d, w in delta.items()}
-            units.append(({x: slope, ONE: 0.5 - slope * mid}, delta))
-            units.append(({x: slope, ONE: -0.5 - slope * mid}, neg))
+            ramp = {d: slope * w for d, w in form.items()}
+            units.append((_add(ramp, {ONE: 0.5 - slope * mid}), delta))
+            units.append((_add(ramp, {ONE: -0.5 - slope * mid}), neg))
             span = max(abs(xs[0] - mid), abs(xs[-1] - mid), abs(mid))
             reach = max(reach, 2.0 * slope * span + 2.0)
         if gate is not None:
@@ -242,12 +244,44 @@ def _sequence_map(expr: rasp.SequenceMap, b: _Builder) -> list[Block]:
     if fst.label == snd.label:
         units = [({d: 1.0}, _try(b, expr, expr.f, d.value, d.value)) for d in b.dirs(fst)]
         return [_mlp(expr.label, units)]
+    separable = _separable(expr, b)
+    if separable is not None:
+        return [separable]
     units = [
         ({dx: 1.0, dy: 1.0, ONE: -1.0}, _try(b, expr, expr.f, dx.value, dy.value))
         for dx in b.dirs(fst)
         for dy in b.dirs(snd)
     ]
     return [_mlp(expr.label, units)]
+
+
+def _separable(expr: rasp.SequenceMap, b: _Builder) -> MLPBlock | None:
+    """``f(x, y) = g(x) + h(y)`` (numbers; e.g. ``length - indices - 1``) needs no table:
+    the first layer computes ``s = sum g(a) x_a + sum h(c) y_c`` and a staircase over the
+    distinct values of ``s`` writes ``f``.  Used when that is smaller than the table and
+    neither input can be None (a None input would read as g or h of nothing)."""
+    fst, snd = expr.fst, expr.snd
+    if None in b.values[fst.label] or None in b.values[snd.label]:
+        return None
+    a_vals, c_vals = b.vals(fst), b.vals(snd)
+    try:
+        table = [[expr.f(a, c) for c in c_vals] for a in a_vals]
+    except Exception:  # some pairs are invalid: use the table
+        return None
+    flat = [v for row in table for v in row]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat):
+        return None
+    t = np.asarray(table, dtype=np.float64)
+    g, h = t[:, 0] - t[0, 0], t[0, :]
+    if not np.allclose(g[:, None] + h[None, :], t, rtol=0, atol=1e-9):
+        return None
+    sums = sorted(set(flat))
+    if 2 * len(sums) - 1 >= len(flat):
+        return None  # the lookup table is no bigger
+    form: Weights = {Direction(fst.label, a): float(v) for a, v in zip(a_vals, g)}
+    form.update({Direction(snd.label, c): float(v) for c, v in zip(c_vals, h)})
+    outs = [b.encode(expr, v) for v in sums]
+    return _mlp(expr.label, b.staircase(form, tuple(float(v) for v in sums), outs))
 
 
 def _numerical_sequence_map(expr: rasp.SequenceMap, b: _Builder) -> list[Block]:
