@@ -277,7 +277,9 @@ def check_tracr(generated: GeneratedProgram) -> Outcome:
 def _tracr_reasons(exc: BaseException) -> tuple[str, ...]:
     """Normalised reasons of a Tracr error; its 'Unsupported RASP expressions' lists one
     ``label: reason`` line per expression."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    args = exc.args
+    text = args[0] if args and isinstance(args[0], str) else str(exc)  # some raise (msg, data)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     name = type(exc).__name__
     if len(lines) > 1 and lines[0].startswith("Unsupported RASP expressions"):
         return tuple(

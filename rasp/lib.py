@@ -100,24 +100,19 @@ def _where(flags: rasp.SOp) -> rasp.Selector:
     return rasp.Select(flags, rasp.indices, lambda key, query: bool(key))
 
 
-def _with_index(sop: rasp.SOp) -> rasp.SOp:
-    """Pairs ``(value, position)``, so one predicate can test both."""
-    return rasp.SequenceMap(lambda x, i: (x, i), sop, rasp.indices)
-
-
 def _occurrence(sop: rasp.SOp) -> rasp.SOp:
     """How many of the positions ``0..i`` hold the same value as position ``i`` (from 1)."""
-    tagged = _with_index(sop)
-    same_before = rasp.Select(
-        tagged, tagged, lambda key, query: key[0] == query[0] and key[1] <= query[1]
-    )
-    return rasp.SelectorWidth(same_before)
+    upto = rasp.Select(rasp.indices, rasp.indices, LEQ)
+    return rasp.SelectorWidth(rasp.Select(sop, sop, EQ) & upto)
 
 
-def _best_position(score: rasp.SOp) -> rasp.SOp:
-    """True at the positions whose ``score`` no other position beats (``>``)."""
-    beaten_by = rasp.SelectorWidth(rasp.Select(score, score, GT))
-    return rasp.Map(lambda n: n == 0, beaten_by)
+def _first_best(score: rasp.SOp) -> rasp.SOp:
+    """True at the first position whose ``score`` no other position beats (``>``):
+    no position scores higher and no earlier position scores the same."""
+    beaten = rasp.SelectorWidth(rasp.Select(score, score, GT))
+    earlier = rasp.Select(rasp.indices, rasp.indices, LT)
+    tied_before = rasp.SelectorWidth(rasp.Select(score, score, EQ) & earlier)
+    return rasp.SequenceMap(lambda b, t: b == 0 and t == 0, beaten, tied_before)
 
 
 # ---------------------------------------------------------------- length, reverse, histograms
@@ -213,18 +208,21 @@ def make_sort_unique(vals: rasp.SOp, keys: rasp.SOp) -> rasp.SOp:
 def make_sort(vals: rasp.SOp, keys: rasp.SOp, *, max_seq_len: int, min_key: float) -> rasp.SOp:
     """``vals`` ordered by ascending ``keys``; equal keys keep their input order.
 
-    Ties are broken without combining selectors: position ``i`` sorts by
-    ``key + min_key * i / max_seq_len``.  That keeps the order of two distinct
-    keys as long as they differ by at least ``min_key`` (for integer keys,
-    ``min_key=1``), on inputs of up to ``max_seq_len`` tokens.  Non-causal.
+    Each position's target slot is the number of smaller keys plus the number of
+    equal keys before it (two selector widths side by side; the second uses
+    ``&`` to combine "equal key" with "earlier position").  Exact for any keys:
+    ``max_seq_len`` and ``min_key`` are accepted for Tracr's signature and not
+    needed.  Non-causal.
 
     >>> rasp.evaluate(make_sort(rasp.tokens, rasp.tokens, max_seq_len=5, min_key=1), [2, 4, 1, 2])
     [1, 2, 2, 4]
     """
-    unique_keys = rasp.SequenceMap(
-        lambda key, i: key + min_key * i / max_seq_len, keys, rasp.indices
-    )
-    return make_sort_unique(vals, unique_keys)
+    del max_seq_len, min_key  # the tie-break below needs neither
+    smaller = rasp.SelectorWidth(rasp.Select(keys, keys, LT))
+    earlier = rasp.Select(rasp.indices, rasp.indices, LT)
+    tied_before = rasp.SelectorWidth(rasp.Select(keys, keys, EQ) & earlier)
+    target = rasp.SequenceMap(lambda a, b: a + b, smaller, tied_before)
+    return rasp.Aggregate(rasp.Select(target, rasp.indices, EQ), vals).named("sort")
 
 
 def make_sort_freq(max_seq_len: int) -> rasp.SOp:
@@ -244,15 +242,14 @@ def make_most_freq() -> rasp.SOp:
     """The most frequent token, at every position; a tie goes to the token seen first.
 
     Definition: among the positions whose token has the highest count, take
-    the earliest one, and broadcast its token.  Scores ``(count, -position)``
-    are distinct, so exactly one position has the best score and the final
+    the earliest one, and broadcast its token.  That position is the one no
+    position beats on count and no earlier position ties, so the final
     Aggregate reads exactly one key.  Non-causal.
 
     >>> rasp.evaluate(make_most_freq(), ["b", "a", "c", "a", "b"])
     ['b', 'b', 'b', 'b', 'b']
     """
-    score = rasp.SequenceMap(lambda c, i: (c, -i), make_hist(), rasp.indices)
-    top = _best_position(score)
+    top = _first_best(make_hist())
     return rasp.Aggregate(_where(top), rasp.tokens).named("most_freq")
 
 
@@ -672,9 +669,7 @@ def make_argmax(sop: rasp.SOp) -> rasp.SOp:
     >>> rasp.evaluate(make_argmax(rasp.tokens), [2, 5, 1, 5])
     [1, 1, 1, 1]
     """
-    score = rasp.SequenceMap(lambda x, i: (x, -i), sop, rasp.indices)
-    top = _best_position(score)
-    return rasp.Aggregate(_where(top), rasp.indices).named("argmax")
+    return rasp.Aggregate(_where(_first_best(sop)), rasp.indices).named("argmax")
 
 
 def make_unique_count(sop: rasp.SOp) -> rasp.SOp:
