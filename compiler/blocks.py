@@ -264,6 +264,8 @@ def _separable(expr: rasp.SequenceMap, b: _Builder) -> MLPBlock | None:
     if None in b.values[fst.label] or None in b.values[snd.label]:
         return None
     a_vals, c_vals = b.vals(fst), b.vals(snd)
+    if not a_vals or not c_vals:  # an input with no possible value: nothing to sum
+        return None
     try:
         table = [[expr.f(a, c) for c in c_vals] for a in a_vals]
     except Exception:  # some pairs are invalid: use the table
