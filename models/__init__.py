@@ -18,6 +18,11 @@ _EXPORTS = {
     "input_space": "models.verification",
     "decode_node": "models.decode",
     "decode_residual": "models.decode",
+    "compress": "models.compression",
+    "CompressedModel": "models.compression",
+    "evaluate_compression": "models.compression",
+    "save_compressed": "models.compression",
+    "load_compressed": "models.compression",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -8,6 +8,11 @@ A saved model is a directory holding
   (residual labels, encoders, and where every node lives), and free-form
   ``extra`` metadata (e.g. a compressed model's settings).
 
+Arrays that belong to the model but are not Haiku parameters (a compressed
+model's projection) go into the same ``params.npz`` under
+``extra_arrays/{name}``; :func:`load_model` leaves them out of the params and
+:func:`load_extra_arrays` reads them.
+
 The RASP program itself (Python functions) is not saved: a loaded model runs,
 decodes and explains itself; pass the program to ``verify`` to re-check it.
 """
@@ -25,12 +30,21 @@ from compiler.layout import ModelLayout
 from compiler.weights import ModelConfig
 from rasp.errors import RaspcValueError
 
-__all__ = ["FORMAT", "VERSION", "save_model", "load_model", "save_arrays", "read_metadata"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "save_model",
+    "load_model",
+    "save_arrays",
+    "read_metadata",
+    "load_extra_arrays",
+]
 
 FORMAT = "raspc-model"
 VERSION = 1
 PARAMS_FILE = "params.npz"
 META_FILE = "model.json"
+EXTRA_ARRAYS = "extra_arrays/"
 
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -51,11 +65,22 @@ def _unflatten(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]
     return params
 
 
-def save_model(model: Any, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` to the directory ``path`` (created if needed); returns it."""
+def save_model(
+    model: Any,
+    path: str | Path,
+    extra: dict[str, Any] | None = None,
+    arrays: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` to the directory ``path`` (created if needed); returns it.
+
+    ``arrays`` (name -> array) are stored next to the params, under
+    ``extra_arrays/{name}``, for data that must stay numeric and pickle-free.
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    save_arrays(path / PARAMS_FILE, _flatten(model.params))
+    flat = _flatten(model.params)
+    flat.update({EXTRA_ARRAYS + name: np.asarray(a) for name, a in (arrays or {}).items()})
+    save_arrays(path / PARAMS_FILE, flat)
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -93,12 +118,21 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
+def load_extra_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """The ``arrays`` passed to :func:`save_model` (empty when there were none)."""
+    return {
+        key[len(EXTRA_ARRAYS) :]: value
+        for key, value in load_arrays(path).items()
+        if key.startswith(EXTRA_ARRAYS)
+    }
+
+
 def load_model(path: str | Path) -> Any:
     """A :class:`models.compiled.CompiledModel` read from ``path`` (program not attached)."""
     from models.compiled import CompiledModel
 
     meta = read_metadata(path)
-    arrays = load_arrays(path)
+    arrays = {k: v for k, v in load_arrays(path).items() if not k.startswith(EXTRA_ARRAYS)}
     return CompiledModel(
         params=_unflatten(arrays),
         model_config=ModelConfig(**meta["config"]),
