@@ -65,7 +65,8 @@ def merge_close(values: set) -> frozenset:
     """``values`` with floats that differ only by rounding merged into one.
 
     A run of numbers within rounding of each other keeps its ints (``-1`` against
-    ``-0.9999999999999999``), or else its smallest float; ints are never dropped.
+    ``-0.9999999999999999``), or else a whole float, or else its smallest float; ints
+    are never dropped.  (A set holding ``5.0`` holds ``5`` too: they are equal.)
     """
     numbers = sorted(v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool))
     if len(numbers) < 2:
@@ -79,7 +80,11 @@ def merge_close(values: set) -> frozenset:
     drop = set()
     for run in runs:
         floats = [v for v in run if isinstance(v, float)]
-        drop.update(floats if len(floats) < len(run) else floats[1:])
+        if len(floats) < len(run):
+            drop.update(floats)
+        else:  # keep a whole float (5.0 against 4.999999999999999) if there is one
+            keep = next((v for v in floats if v.is_integer()), floats[0])
+            drop.update(v for v in floats if v != keep)
     return frozenset(v for v in values if not (isinstance(v, float) and v in drop))
 
 
@@ -88,7 +93,8 @@ def representative(value: Any, values: frozenset | None) -> Any:
     that :func:`merge_close` kept in its place.  Blocks encode through this, so a
     rounding twin (``-1 - 2/3`` against ``0 - 5/3``) is written to the node's own
     direction, not to a stray one that decodes as None."""
-    if values is None or not isinstance(value, float) or value in values:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if values is None or not number or value in values:
         return value
     tol = CLOSE * max(1.0, abs(value))
     close = [

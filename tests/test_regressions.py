@@ -77,6 +77,16 @@ def test_separable_sequence_map_of_an_input_with_no_possible_value_compiles():
     assert report.ok and report.checked == 0  # every input is outside the domain
 
 
+def test_whole_number_whose_float_twin_was_kept_is_written_to_its_direction():
+    # 2 * 1 + 3 * 1 == 5 meets 5.0 and 4.999999999999999 from other pairs of means; the
+    # value set kept 4.999999999999999 and the MLP wrote 5 to a stray direction (None).
+    idx = rasp.numerical(rasp.Map(lambda i: i, rasp.indices)).named("idx")
+    prefix = rasp.Select(rasp.indices, rasp.indices, rasp.Comparison.LEQ)
+    mean = rasp.numerical(rasp.Aggregate(prefix, idx, default=0)).named("mean")
+    program = rasp.LinearSequenceMap(mean, mean, 2, 3).named("combined")
+    assert_compiles_exactly(program, {"a"}, 5)
+
+
 # ---------------------------------------------------------------- known, not yet fixed
 # Found while fuzzing; each needs a compiler design decision (see the fuzzing report).
 # strict xfail: the day one is fixed, its test fails until the mark is removed.
