@@ -15,7 +15,7 @@ section 5) with raspc's compressed models, then sweeps the compressed width d:
 It writes Gram-matrix heatmaps, per-feature plots, training curves and the
 accuracy-against-d curves (PNG and SVG) to ``--out`` (default
 ``./superposition_out``), and prints a table.  ``--quick`` runs a tiny version
-(for tests).  About 10 minutes on 2 CPU cores::
+(for tests).  About 7 minutes on 2 CPU cores::
 
     python examples/superposition.py [--out DIR] [--quick]
 """

@@ -21,6 +21,11 @@ Each feature is classified from ``M``, with these documented thresholds:
   directions with ``j``, and each leaks into the other's reads;
 * **orthogonal** when kept and every overlap is below ``OVERLAP_THRESHOLD``.
 
+These describe geometry, not use: compiled layers read with large gains
+(attention scores at a scale of 100), so a feature recovered at 0.3 can still
+steer a head exactly (sort_unique at d = 16 is exact with most of its
+selector-width values "dropped").  Ablate a feature to test what it does.
+
 Plots need matplotlib (``pip install 'raspc[plot]'``), imported on first use;
 they draw on a bare ``Figure`` (Agg), never touching pyplot's global state, and
 write PNG or SVG according to the file suffix.
@@ -28,7 +33,6 @@ write PNG or SVG according to the file suffix.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -281,23 +285,23 @@ def _figure(width: float, height: float, rows: int = 1, cols: int = 1):
     return fig, axes
 
 
-def _save(fig: Any, path: str | Path) -> Path:
-    path = Path(path)
-    suffix = path.suffix.lower()
+def _check_suffix(path: str | Path) -> str:
+    """The image format named by ``path``'s suffix; checked before any drawing."""
+    suffix = Path(path).suffix.lower()
     if suffix not in (".png", ".svg"):
         raise RaspcValueError(
             f"cannot tell the image format of {str(path)!r}: expected a .png or .svg "
             f"suffix, found {suffix or 'none'}"
         )
+    return suffix[1:]
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, format=suffix[1:], dpi=120)
+    fig.savefig(path, format=_check_suffix(path), dpi=120)
     return path
-
-
-def _check_suffix(path: str | Path) -> None:
-    if Path(path).suffix.lower() not in (".png", ".svg"):
-        _save(None, path)  # raises the format error before any work
 
 
 def plot_gram(model: CompressedModel, path: str | Path, *, title: str | None = None) -> Path:
@@ -390,7 +394,6 @@ def plot_history(model: CompressedModel, path: str | Path, *, title: str | None 
     other.plot(steps, [c["accuracy"] for c in history.checkpoints], color="tab:green")
     other.set_ylabel("validation accuracy", color="tab:green")
     other.set_ylim(-0.02, 1.02)
-    if not math.isnan(history.best_step):
-        ax.axvline(history.best_step, color="k", lw=0.8, ls=":")
+    ax.axvline(history.best_step, color="k", lw=0.8, ls=":")  # the kept checkpoint
     ax.set_title(title or f"{model.layout.output}: training at d={model.d}")
     return _save(fig, path)
