@@ -26,7 +26,9 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 
 bench: $(STAMP)
+	$(PY) benchmarks/bench.py
 	$(PY) benchmarks/compare_tracr.py
+	$(PY) benchmarks/tracr_failures.py
 	$(PY) benchmarks/evaluate_speed.py
 
 clean:
