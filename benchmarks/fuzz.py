@@ -51,8 +51,9 @@ from rasp.generate import GeneratedProgram, generate_programs, to_tracr
 
 __all__ = ["Outcome", "check_raspc", "check_tracr", "normalise_reason", "main"]
 
-SHAPE = {"depth": (1, 4), "size": (1, 6), "vocab_size": (2, 3), "max_seq_len": (3, 4)}
-"""Program shapes the fuzzer draws: small enough to check every input of every program."""
+SHAPE = {"depth": (1, 5), "size": (1, 8), "vocab_size": (2, 3), "max_seq_len": (3, 5)}
+"""Program shapes the fuzzer draws: small enough to check every input of every program
+(at most 363), large enough for long chains and many-valued means."""
 
 
 @dataclasses.dataclass(frozen=True)
