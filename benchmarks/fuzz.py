@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import dataclasses
 import itertools
 import re
@@ -185,16 +186,42 @@ def check_raspc(generated: GeneratedProgram, *, eager: bool = True) -> Outcome:
     except Exception:
         return Outcome("crashed", detail=f"compile: {traceback.format_exc(limit=-4)}")
     try:
-        if eager:
-            with jax.disable_jit():
-                report = verify(bucketed(model))
-        else:
-            report = verify(model)
+        report, rounded = _verify_all(model if not eager else bucketed(model), eager)
     except Exception:
         return Outcome("crashed", detail=f"verify: {traceback.format_exc(limit=-4)}")
     if not report.ok:
         return Outcome("miscompiled", detail=str(report.first_failure), checked=report.checked)
-    return Outcome("compiled", checked=report.checked)
+    note = f"{rounded} inputs equal only up to float rounding inside tuples" if rounded else ""
+    return Outcome("compiled", detail=note, checked=report.checked + rounded)
+
+
+def nested_match(expected: Any, got: Any) -> bool:
+    """``values_match``, also inside tuples: value sets merge floats that differ only by
+    rounding, so a tuple built from one holds the twin the compiler kept (verify compares
+    tuples exactly; see the report)."""
+    if isinstance(expected, tuple) and isinstance(got, tuple):
+        return len(expected) == len(got) and all(map(nested_match, expected, got))
+    return values_match(expected, got)
+
+
+def _verify_all(model: CompiledModel, eager: bool) -> tuple[Any, int]:
+    """``verify`` on every input, and how many inputs failed only by rounding inside
+    tuples.  Such inputs are dropped and the rest re-verified, so a real mismatch
+    behind one still shows."""
+    inputs = input_space(model.layout.vocab, model.layout.max_seq_len)
+    rounded = 0
+    while True:
+        with jax.disable_jit() if eager else contextlib.nullcontext():
+            report = verify(model, inputs)
+        benign = [
+            f.input
+            for f in report.failures
+            if len(f.expected) == len(f.got) and all(map(nested_match, f.expected, f.got))
+        ]
+        if report.ok or len(benign) < len(report.failures):
+            return report, rounded
+        inputs = [xs for xs in inputs if xs not in benign]
+        rounded += len({tuple(xs) for xs in benign})
 
 
 def _tracr_refusal(exc: BaseException) -> bool:
@@ -260,7 +287,7 @@ def check_tracr(generated: GeneratedProgram) -> Outcome:
                     got = model.output_encoder.decode(got)
                 got = got[1:]
                 checked += 1
-                bad = [a for a, b in zip(want, got) if not values_match(a, b)]
+                bad = [a for a, b in zip(want, got) if not nested_match(a, b)]
                 if bad:
                     what = f"input {xs}: evaluator {want}, model {got}"
                     wrong.append((all(a is None for a in bad), what))
@@ -353,8 +380,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"raspc miscompiled {counts['miscompiled']} programs:")
         _print_failures(ours, {"miscompiled"}, args.show)
     vacuous = sum(1 for _, o in ours if o.status == "compiled" and o.checked == 0)
+    rounded = sum(1 for _, o in ours if o.status == "compiled" and o.detail)
     print(
-        f"raspc: {vacuous} compiled programs had no input inside their domain; "
+        f"raspc: {vacuous} compiled programs had no input inside their domain, {rounded} "
+        "matched only up to float rounding inside tuples; "
         f"{time.perf_counter() - start:.0f} s"
     )
 

@@ -208,3 +208,10 @@ def test_tracr_twin_means_the_same_program():
             assert all(fuzz.values_match(a, b) for a, b in zip(want, got)), generated.source()
             compared += 1
     assert compared > 300
+
+
+def test_fuzzer_compares_tuples_up_to_float_rounding_only():
+    assert fuzz.nested_match((0.1 + 0.2, "a"), (0.3, "a"))
+    assert not fuzz.nested_match((1, "a"), (2, "a"))
+    assert not fuzz.nested_match((1, "a"), (1, "b"))
+    assert not fuzz.nested_match((1, None), (1, 0))
