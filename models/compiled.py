@@ -10,7 +10,7 @@ program is attached when known (for verification).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,12 +46,58 @@ class ModelOutput:
     transformer_output: jax.Array  # [1, T, D]
 
 
-def _bucket(n: int, cap: int) -> int:
+def bucket(n: int, cap: int) -> int:
     """Pad sizes to powers of two so each bucket compiles once."""
     size = 1
     while size < n:
         size *= 2
     return min(size, cap)
+
+
+def encode_batch(enc: InputEncoder, part: list[list[Any]], rows: int, cfg: ModelConfig):
+    """Token ids ``[max(rows, len(part)), T]`` for inputs without BOS, PAD-filled, with
+    ``T`` the power-of-two bucket of the longest input plus BOS."""
+    longest = max((len(s) for s in part), default=0)
+    width = bucket(longest + 1, cfg.max_seq_len + 1)
+    ids = np.full((max(rows, len(part)), width), enc.pad_id, dtype=np.int32)
+    for row, seq in enumerate(part):
+        ids[row, : len(seq) + 1] = enc.encode([enc.bos_token, *seq])
+    return ids
+
+
+def chunk_limit(cfg: ModelConfig, length: int) -> int:
+    """Sequences per chunk so one chunk's activations stay near ACTIVATION_BUDGET."""
+    t = bucket(length, cfg.max_seq_len + 1)
+    per_seq = (
+        4
+        * t
+        * cfg.num_layers
+        * (3 * cfg.d_model + 2 * cfg.mlp_hidden_size + 4 * cfg.num_heads * (t + cfg.key_size))
+    )
+    size = 1
+    while size * 2 * per_seq <= ACTIVATION_BUDGET and size < 4096:
+        size *= 2
+    return size
+
+
+def padded_chunks(
+    batch: Sequence[Sequence[Any]],
+    chunk: int,
+    enc: InputEncoder,
+    cfg: ModelConfig,
+    run: Callable[[np.ndarray], dict[str, Any]],
+    keep: Sequence[str] = (),
+):
+    """Run ``batch`` (inputs without BOS, mixed lengths) through ``run(ids)`` in padded
+    chunks; yields ``(inputs, output [B, T, D], extras)`` with the intermediates named in
+    ``keep`` as numpy arrays.  Lengths and batch sizes are padded to powers of two, so
+    repeated calls reuse a handful of jitted shapes instead of recompiling."""
+    chunk = min(chunk, chunk_limit(cfg, max((len(s) for s in batch), default=0) + 1))
+    for start in range(0, len(batch), chunk):
+        part = [list(seq) for seq in batch[start : start + chunk]]
+        out = run(encode_batch(enc, part, bucket(len(part), chunk), cfg))
+        extras = {name: jax.tree_util.tree_map(np.asarray, out[name]) for name in keep}
+        yield part, np.asarray(out["output"]), extras
 
 
 @dataclass
@@ -113,38 +159,10 @@ class CompiledModel:
     ):
         """Run many inputs (without BOS, mixed lengths) in padded chunks; yields
         ``(inputs, output [B, T, D], extras)`` where ``extras`` holds the named
-        intermediates in ``keep`` (e.g. "residuals") as numpy arrays.
-
-        Lengths and batch sizes are padded to powers of two, so repeated calls
-        reuse a handful of jitted shapes instead of recompiling.
-        """
-        enc = self.input_encoder
-        chunk = min(chunk, self._chunk_limit(max((len(s) for s in batch), default=0) + 1))
-        for start in range(0, len(batch), chunk):
-            part = [list(seq) for seq in batch[start : start + chunk]]
-            longest = max((len(s) for s in part), default=0)
-            width = _bucket(longest + 1, self.model_config.max_seq_len + 1)
-            ids = np.full((_bucket(len(part), chunk), width), enc.pad_id, dtype=np.int32)
-            for row, seq in enumerate(part):
-                ids[row, : len(seq) + 1] = enc.encode([enc.bos_token, *seq])
-            out = self._jitted(self.params, ids)
-            extras = {name: jax.tree_util.tree_map(np.asarray, out[name]) for name in keep}
-            yield part, np.asarray(out["output"]), extras
-
-    def _chunk_limit(self, length: int) -> int:
-        """Sequences per chunk so one chunk's activations stay near ACTIVATION_BUDGET."""
-        c = self.model_config
-        t = _bucket(length, c.max_seq_len + 1)
-        per_seq = (
-            4
-            * t
-            * c.num_layers
-            * (3 * c.d_model + 2 * c.mlp_hidden_size + 4 * c.num_heads * (t + c.key_size))
-        )
-        size = 1
-        while size * 2 * per_seq <= ACTIVATION_BUDGET and size < 4096:
-            size *= 2
-        return size
+        intermediates in ``keep`` (e.g. "residuals") as numpy arrays (see
+        :func:`padded_chunks`)."""
+        run = lambda ids: self._jitted(self.params, ids)
+        yield from padded_chunks(batch, chunk, self.input_encoder, self.model_config, run, keep)
 
     def run_batch(self, batch: Sequence[Sequence[Any]], chunk: int = 1024) -> list[list[Any]]:
         """Decoded outputs for many inputs *without* BOS (``[[t1, t2, ...], ...]``), of

@@ -75,7 +75,7 @@ import numpy as np
 import rasp
 from compiler.layout import ModelLayout, decode_value, encode_value
 from compiler.weights import ModelConfig
-from models.compiled import CompiledModel, ModelOutput
+from models.compiled import CompiledModel, ModelOutput, encode_batch, padded_chunks
 from models.encoders import NONE_THRESHOLD
 from models.verification import input_space, values_match
 from rasp.errors import EvaluationError, RaspcError, RaspcTypeError, RaspcValueError
@@ -257,14 +257,6 @@ class TrainingHistory:
         return cls(**data)
 
 
-def _bucket(n: int, cap: int) -> int:
-    """Round sizes up to powers of two so a handful of jitted shapes serve every call."""
-    size = 1
-    while size < n:
-        size *= 2
-    return min(size, cap)
-
-
 @dataclass
 class CompressedModel:
     """A compiled model whose residual stream is squeezed into ``d`` dimensions.
@@ -391,13 +383,9 @@ class CompressedModel:
     ) -> Iterator[tuple[list[list[Any]], np.ndarray, dict[str, Any]]]:
         """Like :meth:`models.CompiledModel.run_chunks`: yields ``(inputs, output [B, T, D],
         extras)`` for padded chunks of ``batch`` (inputs without BOS)."""
-        enc = self.input_encoder
-        for start in range(0, len(batch), chunk):
-            part = [list(seq) for seq in batch[start : start + chunk]]
-            ids = _encode_batch(enc, part, _bucket(len(part), chunk), self.model_config)
-            out = self._run(ids)
-            extras = {name: jax.tree_util.tree_map(np.asarray, out[name]) for name in keep}
-            yield part, np.asarray(out["output"]), extras
+        yield from padded_chunks(
+            batch, chunk, self.input_encoder, self.model_config, self._run, keep
+        )
 
     def _run(self, ids: np.ndarray) -> dict[str, Any]:
         out = self._jitted(self.params, self._padded, ids)
@@ -425,15 +413,6 @@ class CompressedModel:
 
 def _num_reads(cfg: ModelConfig, mode: str, tied: bool) -> int:
     return 2 * cfg.num_layers + 1 if mode == "layer" and not tied else 1
-
-
-def _encode_batch(enc: Any, part: list[list[Any]], rows: int, cfg: ModelConfig) -> np.ndarray:
-    longest = max((len(s) for s in part), default=0)
-    width = _bucket(longest + 1, cfg.max_seq_len + 1)
-    ids = np.full((max(rows, len(part)), width), enc.pad_id, dtype=np.int32)
-    for row, seq in enumerate(part):
-        ids[row, : len(seq) + 1] = enc.encode([enc.bos_token, *seq])
-    return ids
 
 
 # ---------------------------------------------------------------- training data
@@ -1102,7 +1081,7 @@ def evaluate_compression(
     right = tokens = right_tokens = 0
     failures = []
     for part, out, extras in model.run_chunks(kept, chunk, keep=("embeddings", "layer_outputs")):
-        ids = _encode_batch(model.input_encoder, part, out.shape[0], model.model_config)
+        ids = encode_batch(model.input_encoder, part, out.shape[0], model.model_config)
         ref = model.original(ids)
         present = ids != model.input_encoder.pad_id  # [B, T]
         coords += int(present.sum()) * model.d_full
