@@ -61,13 +61,17 @@ def input_space(
 
 
 def values_match(expected: Any, got: Any, atol: float = 1e-4) -> bool:
-    """Equal, with numbers compared within ``atol`` (relative above 1) and None only
-    matching None."""
+    """Equal, with numbers (also inside tuples) compared within ``atol`` (relative above 1)
+    and None only matching None."""
     if expected is None or got is None:
         return expected is None and got is None
     numbers = (bool, int, float, np.number)
     if isinstance(expected, numbers) and isinstance(got, numbers):
         return math.isclose(float(expected), float(got), abs_tol=atol, rel_tol=atol)
+    if isinstance(expected, tuple) and isinstance(got, tuple):  # e.g. (0.8333..., "b")
+        return len(expected) == len(got) and all(
+            values_match(a, b, atol) for a, b in zip(expected, got)
+        )
     return expected == got
 
 
