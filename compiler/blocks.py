@@ -34,8 +34,10 @@ import numpy as np
 import rasp
 from compiler.basis import ONE, Direction, sorted_values
 from compiler.graph import ProgramGraph
+from compiler.precision import CATEGORICAL_MARGIN, OUTPUT_TOLERANCE, Step, worst_error
 from compiler.selectors import Group, plan_selector
 from compiler.values import ValueSets, representative
+from rasp.errors import Problem, UnsupportedProgramError
 
 __all__ = [
     "SOFTMAX_BETA",
@@ -164,6 +166,8 @@ class _Builder:
         self.values = values
         self.bos = bos
         self.beta = beta
+        self.current: str | None = None  # the node whose blocks are being built
+        self.problems: list[Problem] = []  # what float32 cannot carry (by node label)
 
     def dirs(self, expr: rasp.SOp) -> tuple[Direction, ...]:
         return node_directions(expr.label, expr, self.values[expr.label])
@@ -191,10 +195,16 @@ class _Builder:
         With ``gate``, the units write only where the (0/1) direction ``gate`` is 1;
         with ``kill``, they write nothing where ``kill`` is 1.  Both work by adding a
         push larger than any pre-activation the unit can reach.
+
+        The base unit writes the output at a *pivot* input, the one with the smallest
+        output; steps above it rise (exactly 0 below their gap) and steps below it
+        fall (exactly 0 above), so at the pivot every step is exactly 0 and float32
+        error grows only with the distance from it.  Where that error could still pass
+        the output tolerance, the node is refused (see :mod:`compiler.precision`).
         """
         form: Weights = {x: 1.0} if isinstance(x, Direction) else x
-        base: Weights = {ONE: 1.0} if gate is None else {gate: 1.0}
-        units: list[tuple[Weights, Weights]] = [(base, outs[0])]
+        pivot = min(range(len(xs)), key=lambda i: max(map(abs, outs[i].values()), default=0.0))
+        steps: list[tuple[float, float, Weights]] = [(0.0, 1.0, outs[pivot])]
         reach = 2.0
         for i in range(len(xs) - 1):
             gap = xs[i + 1] - xs[i]
@@ -202,11 +212,18 @@ class _Builder:
             mid = (xs[i] + xs[i + 1]) / 2.0
             delta = _add(outs[i + 1], outs[i], -1.0)
             neg = {d: -w for d, w in delta.items()}
-            ramp = {d: slope * w for d, w in form.items()}
-            units.append((_add(ramp, {ONE: 0.5 - slope * mid}), delta))
-            units.append((_add(ramp, {ONE: -0.5 - slope * mid}), neg))
+            if i >= pivot:  # rises: relu(a + 1/2) - relu(a - 1/2), a = slope * (x - mid)
+                steps += [(slope, 0.5 - slope * mid, delta), (slope, -0.5 - slope * mid, neg)]
+            else:  # falls: the same step as delta - (relu(1/2 - a) - relu(-1/2 - a))
+                steps += [(-slope, 0.5 + slope * mid, neg), (-slope, -0.5 + slope * mid, delta)]
             span = max(abs(xs[0] - mid), abs(xs[-1] - mid), abs(mid))
             reach = max(reach, 2.0 * slope * span + 2.0)
+        self._check_precision(steps, xs, outs, reach if gate is not None else 0.0)
+        base: Weights = {ONE: 1.0} if gate is None else {gate: 1.0}
+        units = [(base, outs[pivot])] + [
+            (_add({d: coef * w for d, w in form.items()}, {ONE: bias}), out)
+            for coef, bias, out in steps[1:]
+        ]
         if gate is not None:
             units = [units[0]] + [
                 (_add(w_in, {gate: reach, ONE: -reach}), w_out) for w_in, w_out in units[1:]
@@ -214,6 +231,44 @@ class _Builder:
         if kill is not None:
             units = [({**w_in, kill: -reach}, w_out) for w_in, w_out in units]
         return units
+
+    def _check_precision(
+        self, steps: list[tuple[float, float, Weights]], xs: tuple, outs: list[Weights], push: float
+    ) -> None:
+        """Record a problem where float32 could carry a staircase's output off its value."""
+        dirs = _directions(d for *_, out in steps for d in out)
+        if not dirs:
+            return
+        index = {d: i for i, d in enumerate(dirs)}
+
+        def dense(weights: Weights) -> np.ndarray:
+            row = np.zeros(len(dirs))
+            for d, w in weights.items():
+                row[index[d]] += w
+            return row
+
+        units = [Step(coef, bias, dense(out), push) for coef, bias, out in steps]
+        units[0] = Step(0.0, 1.0, units[0].out)  # the base unit reads ``one`` or the gate
+        error = worst_error(units, [float(v) for v in xs])
+        want = np.stack([dense(out) for out in outs])
+        numeric = np.array([d.value is None for d in dirs])[None, :]
+        scale = np.maximum(1.0, np.abs(want))
+        budget = np.where(numeric, OUTPUT_TOLERANCE * scale, CATEGORICAL_MARGIN)
+        over = np.argwhere(error > budget)
+        if len(over) and self.current is not None:
+            j, k = over[0]
+            biggest = max((abs(w) for *_, out in steps[1:] for w in out.values()), default=0.0)
+            self.problems.append(
+                (
+                    self.current,
+                    f"float32 could carry its MLP off by {error[j, k]:.2g} at input "
+                    f"{xs[j]!r}, where it must be within {budget[j, k]:.2g} of "
+                    f"{want[j, k]:.6g}: its staircase adds steps as high as {biggest:.3g} over "
+                    f"inputs up to {max(abs(float(v)) for v in xs):.3g} (slopes "
+                    "2/gap); scale the values down (e.g. divide by 1000 first) or make the "
+                    "input categorical",
+                )
+            )
 
 
 def _map(expr: rasp.Map, b: _Builder) -> list[Block]:
@@ -450,5 +505,8 @@ def build_blocks(
         expr = graph.expr(label)
         rule = _RULES.get(type(expr))
         if rule is not None:
+            b.current = label
             blocks[label] = rule(expr, b)
+    if b.problems:
+        raise UnsupportedProgramError(b.problems)
     return blocks

@@ -21,7 +21,7 @@ from compiler.layers import Schedule, schedule_blocks
 from compiler.layout import ModelLayout, build_layout
 from compiler.residual import ResidualSpace, allocate_residual
 from compiler.validate import validate
-from compiler.values import ValueSets, infer_value_sets
+from compiler.values import ValueSets, infer_values
 from compiler.weights import ModelConfig, Params, emit_params, input_encoding
 from rasp.errors import RaspcTypeError, RaspcValueError
 
@@ -95,8 +95,9 @@ def compile_rasp(
     """Compile ``program`` to numpy weights for inputs over ``vocab`` up to ``max_seq_len``."""
     vocab_t = _check_arguments(vocab, max_seq_len, compiler_bos, compiler_pad)
     graph = build_graph(fuse_maps(program))
-    values = infer_value_sets(graph, frozenset(vocab_t), max_seq_len)
-    validate(graph, values)
+    inference = infer_values(graph, frozenset(vocab_t), max_seq_len)
+    values = inference.sets
+    validate(graph, values, inference.clashes)
     if causal:
         check_causal(graph, vocab_t, max_seq_len)
     bos = bos_direction(compiler_bos)

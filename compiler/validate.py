@@ -8,14 +8,14 @@ so a user fixes a program in one round.  Later passes assume these rules hold.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import rasp
 from compiler.basis import sorted_values
 from compiler.graph import ProgramGraph
 from compiler.selectors import UnsupportedSelector, plan_selector
-from compiler.values import MAX_VALUES, ValueSets
+from compiler.values import MAX_VALUES, Clash, ValueSets
 from rasp.errors import Problem, UnsupportedProgramError
 
 __all__ = ["validate", "MIN_RELATIVE_GAP", "MAX_TABLE"]
@@ -216,9 +216,28 @@ _RULES: dict[type, Callable[[Any, _Checker], None]] = {
 }
 
 
-def validate(graph: ProgramGraph, values: ValueSets) -> None:
-    """Raise one :class:`UnsupportedProgramError` listing every problem, or return."""
+def _clash(expr: rasp.RASPExpr, clash: Clash) -> str:
+    what = "predicate" if isinstance(expr, rasp.Selector) else "function"
+    a = clash.args_a[0] if len(clash.args_a) == 1 else clash.args_a
+    b = clash.args_b[0] if len(clash.args_b) == 1 else clash.args_b
+    return (
+        f"its {what} tells apart inputs the compiled model holds as one value: on {a!r} it "
+        f"gives {clash.out_a!r} but on {b!r} it gives {clash.out_b!r}; equal numbers (1, 1.0, "
+        "True) and floats that differ only by rounding share one residual direction (and a "
+        f"mean is 1 over one key but 1.0 over several); make the {what} give equal results "
+        "for equal inputs, e.g. convert its input with int(x) or float(x) first (and round "
+        "floats: round(x, 6))"
+    )
+
+
+def validate(
+    graph: ProgramGraph, values: ValueSets, clashes: Mapping[str, Clash] | None = None
+) -> None:
+    """Raise one :class:`UnsupportedProgramError` listing every problem, or return.
+
+    ``clashes`` are the functions that value inference found telling twins apart."""
     c = _Checker(graph, values)
+    clashes = clashes or {}
     for label in graph.order:
         expr = graph.expr(label)
         rule = _RULES.get(type(expr))
@@ -226,6 +245,8 @@ def validate(graph: ProgramGraph, values: ValueSets) -> None:
             c.fail(expr, f"{type(expr).__name__} is not a RASP primitive raspc knows")
             continue
         rule(expr, c)
+        if label in clashes:
+            c.fail(expr, _clash(expr, clashes[label]))
         if isinstance(expr, rasp.SOp):
             if rasp.is_numerical(expr):
                 c.numeric_values(expr)

@@ -6,24 +6,66 @@ value, a SequenceMap to each pair, a numerical mean takes every reachable
 average.  ``None`` in a set means "may be None" (categorical nodes hold None
 as the all-zero vector).  A set is ``None`` when it is too large to list; the
 validation pass refuses only the nodes that need it listed.
+
+A set holds each value once, so ``1``, ``1.0`` and ``True`` (equal in Python) are one
+member, and so are floats that differ only by rounding: the model holds them in one
+residual direction.  The evaluator keeps them apart, so a function that tells them
+apart (``str``, ``type``, a threshold between rounding twins) cannot be compiled
+faithfully.  The pass records which values each listed one stands for (its *twins*),
+runs every function on the twins too, and records a :class:`Clash` where the results
+differ; validation refuses those nodes.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 import rasp
 from compiler.graph import ProgramGraph
 
-__all__ = ["ValueSets", "infer_value_sets", "MAX_VALUES", "representative"]
+__all__ = [
+    "MAX_VALUES",
+    "Clash",
+    "ValueInference",
+    "ValueSets",
+    "infer_value_sets",
+    "infer_values",
+    "representative",
+]
 
 ValueSet = frozenset | None
 ValueSets = dict[str, ValueSet]
+Twins = dict[Any, tuple]
+"""For one node: each listed value that stands for several values the evaluator tells
+apart (``1``, ``1.0`` and ``True``; floats within rounding), mapped to all of them."""
 MAX_VALUES = 20_000
 """Largest value set listed; beyond it a set is unknown (None)."""
+
+
+@dataclass(frozen=True)
+class Clash:
+    """A function that gives different results on twins: inputs one residual direction
+    holds (``args_a`` and ``args_b`` are equal value by value) but that it tells apart."""
+
+    args_a: tuple
+    out_a: Any
+    args_b: tuple
+    out_b: Any
+
+
+@dataclass(frozen=True)
+class ValueInference:
+    """What pass 2 found: each SOp's value set, each node's twins, and the functions
+    (Maps, SequenceMaps, Select predicates) that tell twins apart."""
+
+    sets: ValueSets
+    twins: dict[str, Twins] = field(default_factory=dict)
+    clashes: dict[str, Clash] = field(default_factory=dict)
 
 
 class _Inference:
@@ -31,29 +73,115 @@ class _Inference:
         self.vocab = vocab
         self.max_seq_len = max_seq_len
         self.sets: ValueSets = {}
+        self.twins: dict[str, Twins] = {}
+        self.clashes: dict[str, Clash] = {}
 
     def of(self, expr: rasp.RASPExpr) -> ValueSet:
         return self.sets[expr.label]
 
+    def variants(self, expr: rasp.RASPExpr, value: Any) -> tuple:
+        """Every value the evaluator may hold where the model holds ``value``."""
+        return self.twins.get(expr.label, {}).get(value, (value,))
 
-def _apply_all(fn: Callable[..., Any], arg_sets: list[frozenset]) -> ValueSet:
-    """``fn`` over every combination of non-None inputs; inputs it rejects are dropped
-    (the evaluator rejects those inputs too, so no valid input reaches them)."""
-    out = set()
-    has_none = any(None in s for s in arg_sets)
+    def settle(self, label: str, raw: Iterable, shown: Iterable = ()) -> ValueSet:
+        """The value set of ``raw`` values (twins merged), recording the twins.
+
+        A value in ``shown`` stands for its twins in the set (a mean's ``1`` for the
+        evaluator's ``True`` and ``1.0``) without being one the node can hold."""
+        raw = sorted(raw, key=_preference)  # stable: ints stand for their twins
+        values = merge_close(set([*shown, *raw]))
+        kept = {v: v for v in values}
+        groups: dict[Any, dict] = {}
+        for v in raw:
+            rep = kept[v] if v in kept else representative(v, values)
+            groups.setdefault(rep, {})[_typed(v)] = v
+        twins = {rep: tuple(g.values()) for rep, g in groups.items() if len(g) > 1}
+        if twins:
+            self.twins[label] = twins
+        return values
+
+
+def _preference(value: Any) -> int:
+    """Which twin a value set keeps: an int over a float, a float over a bool."""
+    if isinstance(value, bool):
+        return 2
+    return 1 if isinstance(value, float) else 0
+
+
+def _typed(value: Any) -> Any:
+    """A key that tells ``1``, ``1.0`` and ``True`` apart, inside tuples too."""
+    if isinstance(value, tuple):
+        return (tuple, tuple(_typed(v) for v in value))
+    return (type(value), value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether the model may hold ``a`` and ``b`` in one place: equal values (``1`` and
+    ``True`` are), numbers within rounding, or tuples of such."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if _is_plain_number(a) and _is_plain_number(b):
+        return abs(a - b) <= CLOSE * max(1.0, abs(a))
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def _is_plain_number(v: Any) -> bool:
+    return isinstance(v, (bool, int, float)) and math.isfinite(v)
+
+
+def _apply_all(
+    expr: rasp.RASPExpr, fn: Callable[..., Any], inputs: list, inf: _Inference
+) -> ValueSet:
+    """``fn`` over every combination of non-None input values; inputs it rejects are
+    dropped (the evaluator rejects those inputs too, so no valid input reaches them).
+
+    Where an input value stands for twins, ``fn`` runs on each twin as well: the results
+    must agree (else the clash is recorded for validation), and become twins in turn."""
+    arg_sets = [inf.of(sop) for sop in inputs]
+    if any(s is None for s in arg_sets):
+        return None
     pools = [[v for v in s if v is not None] for s in arg_sets]
     if _product_size(pools) > MAX_VALUES * 50:
         return None
+    raw: dict[Any, Any] = {}
     for args in itertools.product(*pools):
+        outs = _outputs(fn, [inf.variants(sop, a) for sop, a in zip(inputs, args)])
+        if len(outs) > 1:
+            _check_agree(expr.label, outs, inf)
+        for _, out in outs:
+            try:
+                raw[_typed(out)] = out
+            except TypeError:
+                continue  # unhashable: validation refuses the node for want of values
+        if len(raw) > 2 * MAX_VALUES:
+            return None
+    if any(None in s for s in arg_sets):
+        raw[_typed(None)] = None
+    values = inf.settle(expr.label, raw.values())
+    return None if len(values) > MAX_VALUES else values
+
+
+def _outputs(fn: Callable[..., Any], variant_lists: list[tuple]) -> list[tuple[tuple, Any]]:
+    outs = []
+    for args in itertools.product(*variant_lists):
         try:
-            out.add(fn(*args))
+            outs.append((args, fn(*args)))
         except Exception:
             continue
-        if len(out) > MAX_VALUES:
-            return None
-    if has_none:
-        out.add(None)
-    return merge_close(out)
+    return outs
+
+
+def _check_agree(label: str, outs: list[tuple[tuple, Any]], inf: _Inference) -> None:
+    if label in inf.clashes:
+        return
+    args_a, out_a = outs[0]
+    for args_b, out_b in outs[1:]:
+        if not _same(out_a, out_b):
+            inf.clashes[label] = Clash(args_a, out_a, args_b, out_b)
+            return
 
 
 CLOSE = 1e-9
@@ -125,15 +253,11 @@ def _length(expr: rasp.LengthType, inf: _Inference) -> ValueSet:
 
 
 def _map(expr: rasp.Map, inf: _Inference) -> ValueSet:
-    inner = inf.of(expr.inner)
-    return None if inner is None else _apply_all(expr.f, [inner])
+    return _apply_all(expr, expr.f, [expr.inner], inf)
 
 
 def _sequence_map(expr: rasp.SequenceMap, inf: _Inference) -> ValueSet:
-    fst, snd = inf.of(expr.fst), inf.of(expr.snd)
-    if fst is None or snd is None:
-        return None
-    return _apply_all(expr.f, [fst, snd])
+    return _apply_all(expr, expr.f, [expr.fst, expr.snd], inf)
 
 
 def _linear_sequence_map(expr: rasp.LinearSequenceMap, inf: _Inference) -> ValueSet:
@@ -143,13 +267,17 @@ def _linear_sequence_map(expr: rasp.LinearSequenceMap, inf: _Inference) -> Value
     fst, snd = expr.fst, expr.snd
     if _same_selector_means(fst, snd) and rasp.is_numerical(expr):
         xs, ys = inf.of(fst.sop), inf.of(snd.sop)
-        if xs is not None and ys is not None:
-            combined = _apply_all(expr.f, [xs, ys])
-            numbers = [v for v in combined or () if _is_number(v)]
-            if combined is not None and len(numbers) == len(combined):
-                means = mean_values(numbers, inf.max_seq_len)
+        if xs is not None and ys is not None and _product_size([xs, ys]) <= MAX_VALUES * 50:
+            try:
+                combined = {expr.f(x, y) for x in xs for y in ys if x is not None and y is not None}
+            except TypeError:
+                combined = {None}  # non-numeric inputs: validation refuses them
+            if all(_is_number(v) for v in combined):
+                means = mean_values(list(combined), inf.max_seq_len)
                 if means is not None:
-                    return merge_close(set(means) | {expr.f(0, 0)})
+                    # a sum of a whole mean and another may be an int or a float
+                    floats = [float(m) for m in means]
+                    return inf.settle(expr.label, [*means, *floats, expr.f(0, 0)], shown=means)
     return _sequence_map(expr, inf)
 
 
@@ -188,7 +316,7 @@ def _full(expr: rasp.Full, inf: _Inference) -> ValueSet:
 
 
 def _constant_sop(expr: rasp.ConstantSOp, inf: _Inference) -> ValueSet:
-    return frozenset(expr.value[: inf.max_seq_len])
+    return inf.settle(expr.label, expr.value[: inf.max_seq_len])
 
 
 def _selector_width(expr: rasp.SelectorWidth, inf: _Inference) -> ValueSet:
@@ -199,14 +327,38 @@ def _aggregate(expr: rasp.Aggregate, inf: _Inference) -> ValueSet:
     inner = inf.of(expr.sop)
     if inner is None:
         return None
+    held = [v for value in inner for v in inf.variants(expr.sop, value)]
     if rasp.is_categorical(expr):
-        return inner | {expr.default}
+        return inf.settle(expr.label, [*held, expr.default])
     numbers = [v for v in inner if _is_number(v)]
     if len(numbers) != len(inner):
         return None  # validation explains: a mean needs numbers
     means = mean_values(numbers, inf.max_seq_len)
-    # the inputs are floats already, so exact means of them can be rounding twins
-    return None if means is None else merge_close(set(means) | {expr.default})
+    if means is None:
+        return None
+    # One selected key gives its own value (an int, a bool); several give a float.  The
+    # inputs are floats already, so exact means of them can be rounding twins too.
+    several = [float(m) for m in means] if inf.max_seq_len > 1 else []
+    return inf.settle(expr.label, [*held, *several, expr.default], shown=means)
+
+
+def _select(expr: rasp.Select, inf: _Inference) -> ValueSet:
+    """Selectors have no value set, but a predicate must not tell twins apart either."""
+    keys, queries = inf.of(expr.keys), inf.of(expr.queries)
+    key_twins, query_twins = inf.twins.get(expr.keys.label), inf.twins.get(expr.queries.label)
+    if keys is None or queries is None or not (key_twins or query_twins):
+        return None
+    pairs = [(k, q) for k in key_twins or () for q in queries]
+    pairs += [(k, q) for q in query_twins or () for k in keys]
+    for k, q in pairs:
+        if k is None or q is None:
+            continue
+        variants = [inf.variants(expr.keys, k), inf.variants(expr.queries, q)]
+        outs = _outputs(lambda a, b: bool(expr.predicate(a, b)), variants)
+        _check_agree(expr.label, outs, inf)
+        if expr.label in inf.clashes:
+            break
+    return None
 
 
 def _is_number(value: Any) -> bool:
@@ -251,13 +403,19 @@ _RULES: dict[type, Callable[[Any, _Inference], ValueSet]] = {
     rasp.ConstantSOp: _constant_sop,
     rasp.SelectorWidth: _selector_width,
     rasp.Aggregate: _aggregate,
+    rasp.Select: _select,
 }
 
 
-def infer_value_sets(graph: ProgramGraph, vocab: frozenset, max_seq_len: int) -> ValueSets:
-    """The value set of every SOp in ``graph`` (selectors map to None)."""
+def infer_values(graph: ProgramGraph, vocab: frozenset, max_seq_len: int) -> ValueInference:
+    """Value sets, twins and clashes of every node in ``graph`` (selectors' sets are None)."""
     inf = _Inference(vocab, max_seq_len)
     for label in graph.order:
         expr = graph.expr(label)
         inf.sets[label] = _RULES.get(type(expr), _none)(expr, inf)
-    return inf.sets
+    return ValueInference(inf.sets, inf.twins, inf.clashes)
+
+
+def infer_value_sets(graph: ProgramGraph, vocab: frozenset, max_seq_len: int) -> ValueSets:
+    """The value set of every SOp in ``graph`` (selectors map to None)."""
+    return infer_values(graph, vocab, max_seq_len).sets

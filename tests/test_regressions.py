@@ -12,6 +12,7 @@ import pytest
 import compiler
 import rasp
 from models.verification import verify
+from rasp.errors import UnsupportedProgramError
 from tests.helpers import assert_compiles_exactly
 
 
@@ -87,51 +88,87 @@ def test_whole_number_whose_float_twin_was_kept_is_written_to_its_direction():
     assert_compiles_exactly(program, {"a"}, 5)
 
 
-# ---------------------------------------------------------------- known, not yet fixed
-# Found while fuzzing; each needs a compiler design decision (see the fuzzing report).
-# strict xfail: the day one is fixed, its test fails until the mark is removed.
+# ------------------------------------------- what the model cannot follow is refused
+# Found while fuzzing: programs one residual direction or float32 cannot carry.  They
+# used to compile to models that were wrong on some inputs; now they are refused with
+# a reason, and the fix the reason gives compiles exactly.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known bug (issue 5 open): value sets merge 1 and True, so a Map that "
-        "tells them apart (str) decodes wrong; fix: refuse type-sensitive Maps "
-        "over type twins"
-    ),
-)
-def test_type_sensitive_map_of_equal_bool_and_int_values():
+def _refusal(program: rasp.SOp, vocab: set, max_seq_len: int) -> str:
+    with pytest.raises(UnsupportedProgramError) as info:
+        compiler.compile_rasp(program, vocab, max_seq_len)
+    return str(info.value)
+
+
+def _mixed_bools_and_ints() -> rasp.SOp:
     is_a = rasp.Map(lambda t: t == "a", rasp.tokens)  # True / False
     parity = rasp.Map(lambda i: i % 2, rasp.indices)  # 0 / 1
-    mixed = rasp.SequenceMap(lambda x, y: x if y == 0 else y, is_a, parity).named("mixed")
-    assert_compiles_exactly(rasp.Map(lambda v: str(v), mixed), {"a", "b"}, 3)
+    return rasp.SequenceMap(lambda x, y: x if y == 0 else y, is_a, parity).named("mixed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known bug (issue 5 open): the evaluator gives 1 for one selected key "
-        "and 1.0 for several, one residual direction holds both; str() tells "
-        "them apart"
-    ),
-)
-def test_type_sensitive_map_of_numerical_mean():
-    mean = rasp.numerical(
-        rasp.Aggregate(rasp.Select(rasp.length, rasp.length, rasp.Comparison.GEQ), rasp.indices, 0)
-    )
-    assert_compiles_exactly(rasp.Map(lambda v: str(v), mean), {"b"}, 3)
+def test_type_sensitive_map_of_equal_bool_and_int_values_is_refused():
+    # 1 and True are one member of a value set and one residual direction, but str()
+    # tells them apart: the model decoded '1' where the evaluator said 'True'.
+    program = rasp.Map(lambda v: str(v), _mixed_bools_and_ints()).named("text")
+    message = _refusal(program, {"a", "b"}, 3)
+    assert "text" in message and "'True'" in message and "'1'" in message
+    # the fix the message gives compiles, exactly
+    fixed = rasp.Map(lambda v: str(int(v)), _mixed_bools_and_ints())
+    assert_compiles_exactly(fixed, {"a", "b"}, 3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known limitation (issue 5 open): float32 staircase MLPs over values "
-        "near 1e3 drift ~1e-8 x sum of steps, past 1e-4; needs a precision rule "
-        "in validation"
-    ),
-)
+def test_type_sensitive_map_of_numerical_mean_is_refused():
+    # The evaluator's mean is 1 over one selected key and 1.0 over several; one
+    # direction holds both, so str() of the mean cannot be compiled.
+    every = rasp.Select(rasp.length, rasp.length, rasp.Comparison.GEQ)
+    mean = rasp.numerical(rasp.Aggregate(every, rasp.indices, 0)).named("mean")
+    message = _refusal(rasp.Map(lambda v: str(v), mean).named("text"), {"b"}, 3)
+    assert "text" in message and "1.0" in message
+    assert_compiles_exactly(rasp.Map(lambda v: str(float(v)), mean), {"b"}, 3)
+
+
+def test_predicate_that_tells_bool_from_int_is_refused():
+    # A Map read only by a Select is folded into the predicate, so the predicate
+    # sees the raw twins: it must not tell them apart either.
+    text = rasp.Map(lambda v: str(v), _mixed_bools_and_ints())
+    select = rasp.Select(text, text, rasp.Comparison.EQ).named("same_text")
+    message = _refusal(rasp.numerical(rasp.Aggregate(select, rasp.indices, 0)), {"a", "b"}, 3)
+    assert "same_text" in message and "predicate" in message
+
+
+def test_map_that_tells_rounding_twins_apart_is_refused():
+    # 0 - 5/3 and -1 - 2/3 differ in the last bit and share one direction; a test for
+    # equality with -5/3 is true for one of them only.
+    x = rasp.Map(lambda t: 0 if t == 0 else -1, rasp.tokens).named("x")
+    y = rasp.Map(lambda i: 5 / 3 if i == 0 else 2 / 3, rasp.indices).named("y")
+    diff = rasp.SequenceMap(lambda a, b: a - b, x, y).named("diff")
+    message = _refusal(rasp.Map(lambda v: v == -5 / 3, diff).named("test"), {0, 1}, 2)
+    assert "test" in message and "True" in message and "False" in message
+    assert_compiles_exactly(rasp.Map(lambda v: round(v, 6) == round(-5 / 3, 6), diff), {0, 1}, 2)
+
+
 def test_numerical_map_over_a_wide_range_stays_within_tolerance():
+    # 0 ** 2 sat between steps of height ~1e6: the staircase summed them from the
+    # lowest input and float32 left -0.125 where the evaluator has 0.  Staircases now
+    # start at the input with the smallest output, where every step is exactly zero.
     scaled = rasp.numerical(rasp.Map(lambda x: 1000 * x, rasp.tokens))
     select = rasp.Select(rasp.tokens, rasp.tokens, rasp.Comparison.LEQ)
     mean = rasp.numerical(rasp.Aggregate(select, scaled, default=0))
     assert_compiles_exactly(rasp.numerical(rasp.Map(lambda v: v * v, mean)), {1, -1, 3}, 4)
+
+
+def test_staircase_float32_cannot_carry_is_refused_with_the_numbers():
+    # Steps of 1e6 between fractions 1/56 apart: a float32 MLP may be off by whole
+    # units where the output is 0; refused instead of compiled to a model that may be.
+    frac = rasp.numerical(
+        rasp.Aggregate(
+            rasp.Select(rasp.indices, rasp.indices, rasp.Comparison.LEQ),
+            rasp.numerical(rasp.Map(lambda t: 1 if t == "x" else 0, rasp.tokens)),
+            default=0,
+        )
+    )
+    jumpy = rasp.numerical(rasp.Map(lambda v: 1e6 * (round(v * 2520) % 2), frac)).named("jumpy")
+    message = _refusal(jumpy, {"a", "x"}, 8)
+    assert "jumpy" in message and "float32" in message and "1e+06" in message
+    calm = rasp.numerical(rasp.Map(lambda v: round(v * 2520) % 2, frac))
+    assert_compiles_exactly(calm, {"a", "x"}, 8)
