@@ -25,6 +25,7 @@ at BOS; its MLP is switched off there by a large negative weight on BOS.)
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ import numpy as np
 import rasp
 from compiler.basis import ONE, Direction, sorted_values
 from compiler.graph import ProgramGraph
+from compiler.pairing import Zip
 from compiler.precision import CATEGORICAL_MARGIN, OUTPUT_TOLERANCE, Step, worst_error
 from compiler.selectors import Group, plan_selector
 from compiler.values import ValueSets, representative
@@ -371,6 +373,26 @@ def _numerical_sequence_map(expr: rasp.SequenceMap, b: _Builder) -> list[Block]:
     return blocks
 
 
+def _zip(expr: Zip, b: _Builder) -> list[Block]:
+    """One unit per tuple of the parts' values: the unit sums one indicator per part and
+    fires at ``len(parts)``.  A value's indicator is its direction; None's is
+    ``one - sum(directions)``, 1 exactly where the part holds nothing."""
+    options = []
+    for part in expr.parts:
+        dirs = b.dirs(part)
+        found: list[tuple[Any, Weights]] = [(d.value, {d: 1.0}) for d in dirs]
+        if None in b.values[part.label]:
+            found.append((None, {ONE: 1.0, **{d: -1.0 for d in dirs}}))
+        options.append(found)
+    units = []
+    for combo in itertools.product(*options):
+        w_in: Weights = {ONE: 1.0 - len(combo)}
+        for _, indicator in combo:
+            w_in = _add(w_in, indicator)
+        units.append((w_in, b.encode(expr, tuple(value for value, _ in combo))))
+    return [_mlp(expr.label, units)]
+
+
 def _linear(expr: rasp.LinearSequenceMap, b: _Builder) -> MLPBlock:
     out = Direction(expr.label)
     units: list[tuple[Weights, Weights]] = []
@@ -447,10 +469,18 @@ def _aggregate(expr: rasp.Aggregate, b: _Builder) -> list[Block]:
     else:
         for d in b.dirs(sop):
             rows[d] = b.encode(expr, float(d.value) if rasp.is_numerical(expr) else d.value)
+    default = b.encode(expr, expr.default)
+    flag = Direction(f"{expr.label}_selected_any")
+    if default:  # the head also reads ``one`` (0 at BOS): 1 where any key is selected
+        rows[ONE] = {flag: 1.0}
     v_dirs = tuple(rows)
     o_dirs = _directions(d for weights in rows.values() for d in weights)
     w_ov = _matrix(o_dirs, list(rows.values()))
-    return [_head(expr, scores, b, (n - 0.5) * b.beta, (v_dirs, o_dirs, w_ov))]
+    head = _head(expr, scores, b, (n - 0.5) * b.beta, (v_dirs, o_dirs, w_ov))
+    if not default:
+        return [head]
+    # the default where nothing is selected (a selected None stays None: the flag is 1)
+    return [head, _mlp(expr.label, [({ONE: 1.0, flag: -1.0}, default)])]
 
 
 def width_direction(label: str) -> Direction:
@@ -492,6 +522,7 @@ _RULES: dict[type, Callable[[Any, _Builder], list[Block]]] = {
     rasp.LinearSequenceMap: _sequence_map,
     rasp.Aggregate: _aggregate,
     rasp.SelectorWidth: _selector_width,
+    Zip: _zip,
 }
 
 

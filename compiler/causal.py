@@ -78,11 +78,16 @@ def _inputs(vocab: Sequence[Any], max_seq_len: int, seed: int = 0) -> list[list[
     return out
 
 
-def check_causal(graph: ProgramGraph, vocab: Sequence[Any], max_seq_len: int) -> None:
-    """Raise :class:`UnsupportedProgramError` if the program reads later positions."""
+def check_causal(
+    graph: ProgramGraph, vocab: Sequence[Any], max_seq_len: int, program: rasp.SOp | None = None
+) -> None:
+    """Raise :class:`UnsupportedProgramError` if the program reads later positions.
+
+    ``program`` is the user's program (the search evaluates it; the graph may hold
+    compiler-internal nodes the evaluator does not know)."""
     if is_statically_causal(graph, max_seq_len):
         return
-    program = graph.expr(graph.output)
+    program = program if program is not None else graph.expr(graph.output)
     for xs in _inputs(list(vocab), max_seq_len):
         try:
             full = rasp.evaluate(program, xs)

@@ -19,6 +19,7 @@ from compiler.fuse import fuse_maps
 from compiler.graph import ProgramGraph, build_graph
 from compiler.layers import Schedule, schedule_blocks
 from compiler.layout import ModelLayout, build_layout
+from compiler.pairing import pair_selectors
 from compiler.residual import ResidualSpace, allocate_residual
 from compiler.validate import validate
 from compiler.values import ValueSets, infer_values
@@ -94,12 +95,12 @@ def compile_rasp(
 ) -> CompiledProgram:
     """Compile ``program`` to numpy weights for inputs over ``vocab`` up to ``max_seq_len``."""
     vocab_t = _check_arguments(vocab, max_seq_len, compiler_bos, compiler_pad)
-    graph = build_graph(fuse_maps(program))
+    graph = build_graph(pair_selectors(fuse_maps(program)))
     inference = infer_values(graph, frozenset(vocab_t), max_seq_len)
     values = inference.sets
     validate(graph, values, inference.clashes)
     if causal:
-        check_causal(graph, vocab_t, max_seq_len)
+        check_causal(graph, vocab_t, max_seq_len, program)
     bos = bos_direction(compiler_bos)
     blocks = build_blocks(graph, values, bos, SOFTMAX_BETA)
     schedule = schedule_blocks(graph, blocks)

@@ -8,9 +8,9 @@ dimensions or layers).  A conjunction of formulas over different groups adds
 their tables: a key is selected iff every group scores, i.e. iff its score
 reaches ``n_groups * beta``; BOS is placed half a step below that.  This costs
 nothing either (one head, the union of the groups' directions).  Or / Not
-across different groups cannot be a sum of bilinear terms and is refused with
-a fix (compare one pair of SOps, e.g. SequenceMaps that pair the keys and the
-queries).
+across different groups cannot be a sum of bilinear terms: the pairing pass
+(:mod:`compiler.pairing`) first rewrites them over pairs of SOps, so what
+reaches this module is refused only when its SOps could not be paired.
 
 ``None`` follows the evaluator: a leaf never selects a None key or query, and
 Not / Or see that as False.  Tables therefore get affine terms through the
@@ -29,7 +29,15 @@ import numpy as np
 
 import rasp
 
-__all__ = ["Group", "SelectorPlan", "UnsupportedSelector", "conjuncts", "plan_selector"]
+__all__ = [
+    "Group",
+    "SelectorPlan",
+    "UnsupportedSelector",
+    "conjuncts",
+    "group_key",
+    "leaves",
+    "plan_selector",
+]
 
 Predicate = Callable[[Any, Any], bool]
 
@@ -129,11 +137,11 @@ class SelectorPlan:
     groups: tuple[Group, ...]
 
 
-def _group_key(select: rasp.Select) -> tuple[str, str]:
+def group_key(select: rasp.Select) -> tuple[str, str]:
     return (select.keys.label, select.queries.label)
 
 
-def _leaves(sel: rasp.Selector) -> list[rasp.Select]:
+def leaves(sel: rasp.Selector) -> list[rasp.Select]:
     found: list[rasp.Select] = []
     stack = [sel]
     while stack:
@@ -164,23 +172,23 @@ def conjuncts(sel: rasp.Selector) -> list[rasp.Selector]:
 
 def plan_selector(sel: rasp.Selector) -> SelectorPlan:
     """The selector's plan, or :class:`UnsupportedSelector` with the reason."""
-    leaves = _leaves(sel)
-    first = leaves[0]
-    if all(_group_key(leaf) == _group_key(first) for leaf in leaves):
+    found = leaves(sel)
+    first = found[0]
+    if all(group_key(leaf) == group_key(first) for leaf in found):
         return SelectorPlan((Group(first.keys, first.queries, (sel,)),))
     by_group: dict[tuple[str, str], list[rasp.Selector]] = {}
     for conjunct in conjuncts(sel):
-        keys = {_group_key(leaf) for leaf in _leaves(conjunct)}
+        keys = {group_key(leaf) for leaf in leaves(conjunct)}
         if len(keys) != 1:
             raise UnsupportedSelector(
                 f"{type(conjunct).__name__} {conjunct.label!r} combines Selects over different "
-                "keys/queries SOps with | or ~, which no single attention head computes exactly; "
-                "compare one pair of SOps instead (e.g. pair the keys and the queries with "
-                "SequenceMaps and Select on the pairs)"
+                "keys/queries SOps with | or ~; raspc pairs such SOps into one table, but only "
+                "categorical ones, and some of these are numerical; make them categorical "
+                "(rasp.categorical(rasp.Map(lambda x: x, sop)))"
             )
         by_group.setdefault(keys.pop(), []).append(conjunct)
     groups = []
     for parts in by_group.values():
-        leaf = _leaves(parts[0])[0]
+        leaf = leaves(parts[0])[0]
         groups.append(Group(leaf.keys, leaf.queries, tuple(parts)))
     return SelectorPlan(tuple(groups))

@@ -14,6 +14,7 @@ from typing import Any
 import rasp
 from compiler.basis import sorted_values
 from compiler.graph import ProgramGraph
+from compiler.pairing import Zip
 from compiler.selectors import UnsupportedSelector, plan_selector
 from compiler.values import MAX_VALUES, Clash, ValueSets
 from rasp.errors import Problem, UnsupportedProgramError
@@ -122,13 +123,6 @@ def _ignore_selector(expr: rasp.Selector, c: _Checker) -> None:
 def _aggregate(expr: rasp.Aggregate, c: _Checker) -> None:
     sel = expr.selector
     if rasp.is_categorical(expr):
-        if expr.default is not None:
-            c.fail(
-                expr,
-                f"a categorical Aggregate must have default None (found {expr.default!r}); "
-                f"use None and map it afterwards: rasp.Map(lambda x: {expr.default!r} if x is "
-                "None else x, ...) ",
-            )
         if rasp.is_numerical(expr.sop):
             c.fail(
                 expr,
@@ -138,11 +132,11 @@ def _aggregate(expr: rasp.Aggregate, c: _Checker) -> None:
         else:
             c.known(expr.sop, f"{expr.label!r}")
     else:
-        if expr.default != 0:
+        if not _is_number(expr.default):
             c.fail(
                 expr,
-                f"a numerical Aggregate must have default 0 (found {expr.default!r}), because "
-                "a mean over no positions reads as 0; pass default=0",
+                f"a numerical Aggregate needs a number as its default (found "
+                f"{expr.default!r}), the value where no key is selected; pass e.g. default=0",
             )
         vals = c.values[expr.sop.label]
         known = c.known(expr.sop, f"the numerical Aggregate {expr.label!r}")
@@ -193,6 +187,22 @@ def _sequence_map(expr: rasp.SequenceMap, c: _Checker) -> None:
         )
 
 
+def _zip(expr: Zip, c: _Checker) -> None:
+    if not all(c.known(part, f"the selector of {expr.origin!r}") for part in expr.parts):
+        return
+    size = 1
+    for part in expr.parts:
+        size *= len(c.values[part.label])
+    if size > MAX_VALUES:
+        names = ", ".join(repr(part.label) for part in expr.parts)
+        c.fail(
+            expr,
+            f"the selector of {expr.origin!r} uses | or ~ over Selects on different SOps, so "
+            f"raspc pairs {names} into one SOp, which would take {size:,} values (over "
+            f"{MAX_VALUES:,}); shrink their value sets, or compare one pair of SOps",
+        )
+
+
 def _ignore(expr: rasp.RASPExpr, c: _Checker) -> None:
     pass
 
@@ -213,6 +223,7 @@ _RULES: dict[type, Callable[[Any, _Checker], None]] = {
     rasp.LengthType: _ignore,
     rasp.Full: _ignore,
     rasp.ConstantSOp: _ignore,
+    Zip: _zip,
 }
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import rasp
 from compiler.graph import ProgramGraph
+from compiler.pairing import Zip
 
 __all__ = [
     "MAX_VALUES",
@@ -342,6 +343,15 @@ def _aggregate(expr: rasp.Aggregate, inf: _Inference) -> ValueSet:
     return inf.settle(expr.label, [*held, *several, expr.default], shown=means)
 
 
+def _zip(expr: Zip, inf: _Inference) -> ValueSet:
+    """Every tuple of the parts' values, None components included (each twin too)."""
+    sets = [inf.of(part) for part in expr.parts]
+    if any(s is None for s in sets) or _product_size([list(s) for s in sets]) > MAX_VALUES:
+        return None
+    pools = [[v for value in s for v in inf.variants(p, value)] for s, p in zip(sets, expr.parts)]
+    return inf.settle(expr.label, itertools.product(*pools))
+
+
 def _select(expr: rasp.Select, inf: _Inference) -> ValueSet:
     """Selectors have no value set, but a predicate must not tell twins apart either."""
     keys, queries = inf.of(expr.keys), inf.of(expr.queries)
@@ -404,6 +414,7 @@ _RULES: dict[type, Callable[[Any, _Inference], ValueSet]] = {
     rasp.SelectorWidth: _selector_width,
     rasp.Aggregate: _aggregate,
     rasp.Select: _select,
+    Zip: _zip,
 }
 
 

@@ -542,11 +542,10 @@ def _pointer(rng: random.Random) -> tuple[str | None, Fn | None]:
 
 
 _BAITS = (
-    "categorical_default",
     "numerical_of_strings",
     "numerical_keys",
-    "cross_group_or",
     "numerical_none",
+    "type_twins",
 )
 """Documented compiler rules a refusal-bait program breaks (one each)."""
 
@@ -635,6 +634,11 @@ class _Generator:
 
     def op_map(self, bait: str | None = None) -> int | None:
         rng = self.rng
+        if bait == "type_twins":  # str() of a mean tells 1 (one key) from 1.0 (several)
+            x = self.pick(lambda i: i.numerical and i.numeric and i.values is not None)
+            if x is None:
+                return None
+            return self.map_step(x, Fn("lambda x: str(x)"), numerical=False)
         if bait == "numerical_none":
             x = self.pick(lambda i: i.may_be_none and i.values is not None)
             if x is None:
@@ -716,8 +720,8 @@ class _Generator:
 
     def selector(self, bait: str | None = None) -> int | None:
         """A Select, or a formula of Selects: And / Or / Not over one keys/queries pair,
-        sometimes And-ed with a formula over another pair (all compilable); rarely (2%,
-        or as bait) | or ~ across pairs, which raspc refuses."""
+        sometimes And-ed with a formula over another pair, sometimes (10%) combined by
+        | or ~ with a Select over another pair (raspc pairs the SOps)."""
         rng = self.rng
         reusable = [i for i, g in enumerate(self.groups) if g is not None]
         if reusable and rng.random() < 0.15 and bait is None:
@@ -731,7 +735,7 @@ class _Generator:
             if other is not None:
                 other = self.formula(other, rng.randint(0, 1))
                 sel = self.combine("selector_and", sel, other)
-        if bait == "cross_group_or" or rng.random() < 0.02:
+        if rng.random() < 0.1:
             other = self.leaf_selector()
             if other is not None and self.groups[other] != self.groups[first]:
                 if rng.random() < 0.7:
@@ -759,7 +763,7 @@ class _Generator:
         group = groups.pop() if len(groups) == 1 else None
         return self.add(Step(op, args), None, group=group)
 
-    def op_categorical_aggregate(self, bait: str | None = None) -> int | None:
+    def op_categorical_aggregate(self) -> int | None:
         rng = self.rng
         roll = rng.random()
         if roll < 0.45:  # one key: a pointer into the positions
@@ -786,7 +790,9 @@ class _Generator:
         if sop is None or sel is None:
             return None
         info = self.info(sop)
-        default = 0 if bait == "categorical_default" else None
+        default = None
+        if rng.random() < 0.15:  # a default where no key is selected
+            default = rng.choice(sorted((v for v in info.values if v is not None), key=repr) or [0])
         values = info.values | {default}
         depth = max(info.depth, self.depth_of(sel)) + 1
         out = self.sop_info(values, depth)
@@ -836,14 +842,12 @@ class _Generator:
 
     def operation(self, bait: str | None) -> int | None:
         if bait is not None:
-            if bait in ("numerical_keys", "cross_group_or"):
+            if bait == "numerical_keys":
                 sel = self.selector(bait)
                 if sel is None:
                     return None
                 out = self.sop_info(frozenset(range(self.max_seq_len + 1)), 1)
                 return self.add(Step("selector_width", (sel,)), out)
-            if bait == "categorical_default":
-                return self.op_categorical_aggregate(bait)
             if bait == "numerical_of_strings":
                 return self.op_numerical_aggregate(bait)
             return self.op_map(bait)

@@ -28,18 +28,11 @@ def test_numerical_select_input_is_refused_with_a_fix():
     assert "numkeys" in str(err) and "rasp.categorical" in str(err)
 
 
-def test_categorical_aggregate_with_default_is_refused():
-    sel = rasp.Select(rasp.tokens, rasp.tokens, Comparison.EQ)
-    err = refusal(rasp.Aggregate(sel, rasp.tokens, default=0).named("agg_default"))
-    assert err.problems == ((err.problems[0][0], err.problems[0][1]),)
-    assert err.problems[0][0] == "agg_default" and "default None" in err.problems[0][1]
-
-
-def test_numerical_aggregate_needs_default_zero_and_numbers():
+def test_numerical_aggregate_needs_a_numeric_default_and_numbers():
     sel = rasp.Select(rasp.tokens, rasp.tokens, Comparison.EQ)
     bools = rasp.numerical(rasp.Map(lambda x: x == 1, rasp.tokens))
-    err = refusal(rasp.numerical(rasp.Aggregate(sel, bools, default=1)).named("mean1"))
-    assert "default 0" in str(err)
+    err = refusal(rasp.numerical(rasp.Aggregate(sel, bools, default="none")).named("mean1"))
+    assert "mean1" in str(err) and "number as its default" in str(err)
     words = rasp.Map(lambda x: "w" + str(x), rasp.tokens)
     err = refusal(rasp.numerical(rasp.Aggregate(sel, words, default=0)).named("mean_words"))
     assert "mean_words" in str(err) and "non-numeric" in str(err)
@@ -69,12 +62,16 @@ def test_numerical_input_with_too_many_values_is_refused():
     assert "too large to list" in str(err) or "too close" in str(err)
 
 
-def test_or_across_different_sop_pairs_is_refused_with_a_fix():
-    a = rasp.Select(rasp.tokens, rasp.tokens, Comparison.EQ)
+def test_or_across_numerical_sop_pairs_is_refused_with_a_fix():
+    # categorical SOps are paired (tests/test_selector_combinators.py); numerical ones
+    # cannot be a Select's keys in the first place
+    frac = rasp.numerical(rasp.Map(lambda t: t / 2, rasp.tokens)).named("half")
+    a = rasp.Select(frac, rasp.tokens, Comparison.EQ)
     b = rasp.Select(rasp.indices, rasp.indices, Comparison.LT)
     err = refusal(rasp.SelectorWidth((a | b).named("either")).named("w"))
-    assert err.problems[0][0] == "either"
-    assert "different keys/queries" in err.problems[0][1] and "pair the keys" in str(err)
+    (_, keys_reason), (either, pair_reason) = err.problems
+    assert "'half' is numerical" in keys_reason
+    assert either == "either" and "only categorical" in pair_reason
 
 
 def test_constant_selector_is_refused():
@@ -85,7 +82,8 @@ def test_constant_selector_is_refused():
 
 def test_every_problem_is_reported_at_once():
     sel = rasp.Select(rasp.tokens, rasp.tokens, Comparison.EQ)
-    a = rasp.Aggregate(sel, rasp.tokens, default=0).named("first")
+    numbers = rasp.numerical(rasp.Map(lambda x: x, rasp.tokens))
+    a = rasp.Aggregate(sel, numbers).named("first")  # categorical, of a numerical SOp
     b = rasp.numerical(rasp.Map(lambda x: str(x), a)).named("second")
     err = refusal(b)
     assert [label for label, _ in err.problems] == ["first", "second"]

@@ -58,3 +58,17 @@ def test_mean_of_arbitrary_values_then_numerical_map():
     weights = num(rasp.Map(lambda t: {1: -3, 2: 0.5, 3: 7}[t], rasp.tokens)).named("w")
     mean = num(rasp.Aggregate(rasp.Select(rasp.tokens, rasp.tokens, Comparison.LEQ), weights, 0))
     assert_compiles_exactly(rasp.Map(lambda m: m > 1, mean.named("mean")).named("pos"), NUMS, 5)
+
+
+def test_aggregates_with_a_default_write_it_where_nothing_is_selected():
+    # Tracr's signature allows a default; the head also reads ``one`` into a flag that is
+    # 1 wherever a key is selected, and an MLP writes the default where it is 0, so a
+    # selected None stays None
+    prev = rasp.Select(rasp.indices, rasp.indices, lambda k, q: k == q - 1)
+    maybe = rasp.Map(lambda t: None if t == "c" else t, rasp.tokens)
+    picked = rasp.Aggregate(prev, maybe, default="start").named("prev_or_start")
+    assert rasp.evaluate(picked, ["c", "c", "a"]) == ["start", None, None]
+    assert_compiles_exactly(picked, {"a", "b", "c"}, 5)
+    ones = rasp.numerical(rasp.Map(lambda t: 1 if t == "a" else 0, rasp.tokens))
+    mean = rasp.numerical(rasp.Aggregate(prev, ones, default=-2.5)).named("prev_mean")
+    assert_compiles_exactly(mean, {"a", "b"}, 5)

@@ -1,5 +1,6 @@
 """SelectorAnd / SelectorOr / SelectorNot compile exactly (Tracr crashes on them), in
-Aggregate and SelectorWidth, nested, and with None keys and queries."""
+Aggregate and SelectorWidth, nested, across different SOp pairs, and with None keys
+and queries."""
 
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ SELECTORS = {
     & idx_neq
     & rasp.Select(rasp.indices, rasp.tokens, Comparison.GEQ),
     "and_of_composites": (tok_eq | tok_lt) & ~idx_lt,
+    # | and ~ across different SOp pairs: compiled through pairs of SOps
+    "or_across_pairs": tok_eq | idx_lt,
+    "not_of_and_across_pairs": ~(tok_eq & idx_lt),
+    "or_of_three_groups": tok_lt | idx_neq | rasp.Select(rasp.indices, rasp.tokens, Comparison.GEQ),
+    "mixed_across_pairs": (tok_eq | ~idx_lt) & idx_neq,
 }
 
 
@@ -68,3 +74,24 @@ def test_combinators_cost_one_head():
     width = rasp.SelectorWidth(tok_eq & idx_lt & ~idx_neq).named("cost")
     cfg = compiler.compile_rasp(width, NUMS, 4).config
     assert (cfg.num_layers, cfg.num_heads) == (1, 1)
+
+
+def test_or_across_pairs_sees_a_none_key_in_one_component():
+    # the pair (next, indices) must keep next's None: Select(next, ...) is False there,
+    # but the other Select still decides, exactly as the evaluator does
+    nxt = rasp.Aggregate(
+        rasp.Select(rasp.indices, rasp.indices, lambda k, q: k == q + 1), rasp.tokens
+    ).named("next")
+    sel = rasp.Select(nxt, rasp.tokens, Comparison.EQ) | ~rasp.Select(
+        rasp.indices, rasp.indices, Comparison.LEQ
+    )
+    width = rasp.SelectorWidth(sel).named("next_eq_or_later")
+    assert rasp.evaluate(width, [1, 1, 2]) == [3, 2, 1]  # the None key counts at 0 and 1
+    assert_compiles_exactly(width, {1, 2, 3}, 4)
+
+
+def test_or_across_pairs_costs_one_mlp_for_the_pairs():
+    plain = compiler.compile_rasp(rasp.SelectorWidth(tok_eq & idx_lt), NUMS, 4).config
+    paired = compiler.compile_rasp(rasp.SelectorWidth(tok_eq | idx_lt), NUMS, 4).config
+    assert paired.num_layers == plain.num_layers + 1  # the pairs' MLP, then the same head
+    assert paired.num_heads == plain.num_heads == 1
