@@ -102,6 +102,27 @@ def _cases() -> list[Case]:
             False,
         ),
         (
+            "width of Select | Select (different SOps)",
+            "#4 composite selectors",
+            lambda r: r.SelectorWidth(
+                r.Select(r.tokens, r.tokens, r.Comparison.EQ)
+                | r.Select(r.indices, r.indices, r.Comparison.LT)
+            ),
+            abc,
+            5,
+            False,
+        ),
+        (
+            "previous token, default 'start'",
+            "categorical Aggregate default",
+            lambda r: r.Aggregate(
+                r.Select(r.indices, r.indices, lambda k, q: k == q - 1), r.tokens, default="start"
+            ),
+            abc,
+            5,
+            False,
+        ),
+        (
             "width of ~Select",
             "#4 composite selectors",
             lambda r: r.SelectorWidth(~r.Select(r.tokens, r.tokens, r.Comparison.EQ)),
