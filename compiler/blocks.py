@@ -36,7 +36,7 @@ import rasp
 from compiler.basis import ONE, Direction, sorted_values
 from compiler.graph import ProgramGraph
 from compiler.pairing import Zip
-from compiler.precision import CATEGORICAL_MARGIN, OUTPUT_TOLERANCE, Step, worst_error
+from compiler.precision import CATEGORICAL_MARGIN, OUTPUT_TOLERANCE, worst_error
 from compiler.selectors import Group, plan_selector
 from compiler.values import ValueSets, representative
 from rasp.errors import Problem, UnsupportedProgramError
@@ -168,7 +168,7 @@ class _Builder:
         self.values = values
         self.bos = bos
         self.beta = beta
-        self.current: str | None = None  # the node whose blocks are being built
+        self.current = ""  # the label of the node whose blocks are being built
         self.problems: list[Problem] = []  # what float32 cannot carry (by node label)
 
     def dirs(self, expr: rasp.SOp) -> tuple[Direction, ...]:
@@ -241,23 +241,16 @@ class _Builder:
         dirs = _directions(d for *_, out in steps for d in out)
         if not dirs:
             return
-        index = {d: i for i, d in enumerate(dirs)}
-
-        def dense(weights: Weights) -> np.ndarray:
-            row = np.zeros(len(dirs))
-            for d, w in weights.items():
-                row[index[d]] += w
-            return row
-
-        units = [Step(coef, bias, dense(out), push) for coef, bias, out in steps]
-        units[0] = Step(0.0, 1.0, units[0].out)  # the base unit reads ``one`` or the gate
-        error = worst_error(units, [float(v) for v in xs])
-        want = np.stack([dense(out) for out in outs])
+        coef, bias = (np.array([step[i] for step in steps]) for i in (0, 1))
+        pushes = np.full(len(steps), push)
+        pushes[0] = 0.0  # the base unit reads ``one`` or the gate alone
+        error = worst_error(coef, bias, _matrix(dirs, [s[2] for s in steps]), xs, pushes)
+        want = _matrix(dirs, outs)
         numeric = np.array([d.value is None for d in dirs])[None, :]
         scale = np.maximum(1.0, np.abs(want))
         budget = np.where(numeric, OUTPUT_TOLERANCE * scale, CATEGORICAL_MARGIN)
         over = np.argwhere(error > budget)
-        if len(over) and self.current is not None:
+        if len(over):
             j, k = over[0]
             biggest = max((abs(w) for *_, out in steps[1:] for w in out.values()), default=0.0)
             self.problems.append(

@@ -17,11 +17,10 @@ compiling to a model that may be silently off.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["OUTPUT_TOLERANCE", "CATEGORICAL_MARGIN", "Step", "worst_error"]
+__all__ = ["OUTPUT_TOLERANCE", "CATEGORICAL_MARGIN", "worst_error"]
 
 OUTPUT_TOLERANCE = 1e-4
 """Numerical outputs must be within this of the exact value (relative above 1): the
@@ -31,21 +30,13 @@ CATEGORICAL_MARGIN = 0.25
 EPS32 = float(np.finfo(np.float32).eps)
 
 
-@dataclass(frozen=True)
-class Step:
-    """One hidden unit of a staircase, as a function of the scalar input ``x``:
-    ``relu(coef * x + bias)``, written with output weights ``out``.  A gated unit reads
-    ``bias - push`` from ``one`` and ``push`` from its gate (1 where it works): the two
-    cancel in real arithmetic but not in float32."""
-
-    coef: float
-    bias: float
-    out: np.ndarray  # [n_outputs]
-    push: float = 0.0
-
-
-def worst_error(steps: Sequence[Step], xs: Sequence[float]) -> np.ndarray:
-    """The expected worst float32 error of every output at each input, ``[len(xs), n]``.
+def worst_error(
+    coef: np.ndarray, bias: np.ndarray, out: np.ndarray, xs: Sequence[float], push: np.ndarray
+) -> np.ndarray:
+    """The expected worst float32 error of every output at each input, ``[len(xs), n]``,
+    for hidden units ``relu(coef * x + bias)`` (``[units]`` each) writing ``out``
+    (``[units, n]``).  A gated unit reads ``bias - push`` from ``one`` and ``push`` from
+    its gate (1 where it works): the two cancel in real arithmetic but not in float32.
 
     The two units of a step read the same product ``coef * x``, so the rounding of
     the input, of ``coef`` and of the product is the same in both and cancels in
@@ -57,10 +48,6 @@ def worst_error(steps: Sequence[Step], xs: Sequence[float]) -> np.ndarray:
     error XLA showed on 0/1 steps over means of 8, this is 4.6 times).
     """
     x = np.asarray(xs, dtype=np.float64)[:, None]
-    coef = np.array([s.coef for s in steps])[None, :]
-    bias = np.array([s.bias for s in steps])[None, :]
-    push = np.array([s.push for s in steps])[None, :]
-    out = np.stack([s.out for s in steps])  # [units, n]
-    pre = coef * x + bias
-    per_unit = np.where(pre > 0, EPS32 * (np.abs(bias) + np.abs(pre) + 2 * push), 0.0)
-    return np.sqrt(per_unit**2 @ out**2)
+    pre = coef[None, :] * x + bias[None, :]
+    per_unit = EPS32 * (np.abs(bias) + np.abs(pre) + 2 * push)
+    return np.sqrt(np.where(pre > 0, per_unit, 0.0) ** 2 @ out**2)

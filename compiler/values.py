@@ -278,7 +278,7 @@ def _linear_sequence_map(expr: rasp.LinearSequenceMap, inf: _Inference) -> Value
                 if means is not None:
                     # a sum of a whole mean and another may be an int or a float
                     floats = [float(m) for m in means]
-                    return inf.settle(expr.label, [*means, *floats, expr.f(0, 0)], shown=means)
+                    return inf.settle(expr.label, [*means, *floats, expr.f(0, 0)])
     return _sequence_map(expr, inf)
 
 

@@ -45,6 +45,22 @@ class ModelOutput:
     input_embeddings: jax.Array  # [1, T, D]
     transformer_output: jax.Array  # [1, T, D]
 
+    @classmethod
+    def from_forward(cls, out: dict[str, Any], decoded: list[Any], bos: Any, **extra: Any):
+        """The output of one forward pass ``out`` (the transformer's dict), whose output
+        decodes to ``decoded`` (BOS's own slot is replaced by ``bos``)."""
+        return cls(
+            decoded=[bos, *decoded[1:]],
+            residuals=out["residuals"],
+            layer_outputs=out["layer_outputs"],
+            attn_logits=out["attn_logits"],
+            attn_patterns=out["attn_patterns"],
+            mlp_hidden=out["mlp_hidden"],
+            input_embeddings=out["embeddings"],
+            transformer_output=out["output"],
+            **extra,
+        )
+
 
 def bucket(n: int, cap: int) -> int:
     """Pad sizes to powers of two so each bucket compiles once."""
@@ -143,16 +159,7 @@ class CompiledModel:
         ids = np.asarray([self.input_encoder.encode(tokens)])
         out = self._jitted(self.params, ids)
         decoded = self.output_encoder.decode(np.asarray(out["output"][0]))
-        return ModelOutput(
-            decoded=[self.input_encoder.bos_token, *decoded[1:]],
-            residuals=out["residuals"],
-            layer_outputs=out["layer_outputs"],
-            attn_logits=out["attn_logits"],
-            attn_patterns=out["attn_patterns"],
-            mlp_hidden=out["mlp_hidden"],
-            input_embeddings=out["embeddings"],
-            transformer_output=out["output"],
-        )
+        return ModelOutput.from_forward(out, decoded, self.input_encoder.bos_token)
 
     def run_chunks(
         self, batch: Sequence[Sequence[Any]], chunk: int = 1024, keep: Sequence[str] = ()

@@ -366,17 +366,8 @@ class CompressedModel:
         ids = np.asarray([self.input_encoder.encode(tokens)])
         out = self._run(ids)
         decoded = self.decode(np.asarray(out["output"][0]))
-        return CompressedOutput(
-            decoded=[self.input_encoder.bos_token, *decoded[1:]],
-            residuals=out["residuals"],
-            layer_outputs=out["layer_outputs"],
-            attn_logits=out["attn_logits"],
-            attn_patterns=out["attn_patterns"],
-            mlp_hidden=out["mlp_hidden"],
-            input_embeddings=out["embeddings"],
-            transformer_output=out["output"],
-            compressed=out["compressed"],
-        )
+        bos = self.input_encoder.bos_token
+        return CompressedOutput.from_forward(out, decoded, bos, compressed=out["compressed"])
 
     def run_chunks(
         self, batch: Sequence[Sequence[Any]], chunk: int = 1024, keep: Sequence[str] = ()

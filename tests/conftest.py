@@ -15,6 +15,10 @@ from typing import Any
 
 import pytest
 
+import compiler
+import rasp
+from rasp import lib
+
 
 def _same(a: Any, b: Any) -> bool:
     if a is None or b is None:
@@ -35,3 +39,19 @@ def same_values(got: Sequence[Any], expected: Sequence[Any]) -> bool:
 def same() -> Callable[[Sequence[Any], Sequence[Any]], bool]:
     """``same(got, expected)``: the two output lists agree position by position."""
     return same_values
+
+
+# Small compiled models that several test modules inspect (cache, decoding, export).
+
+
+@pytest.fixture(scope="session")
+def reverse():
+    """reverse over {a, b, c}, max_seq_len 4."""
+    return compiler.compile_rasp_to_model(lib.make_reverse(rasp.tokens), {"a", "b", "c"}, 4)
+
+
+@pytest.fixture(scope="session")
+def frac():
+    """frac_prevs of "a" over {a, b}, max_seq_len 4, causal."""
+    program = lib.make_frac_prevs(rasp.tokens == "a")
+    return compiler.compile_rasp_to_model(program, {"a", "b"}, 4, causal=True)

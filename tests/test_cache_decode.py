@@ -6,24 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import compiler
 import rasp
 from models.cache import hook_names, run_with_cache, token_ids, unembed_matrix
 from models.decode import decode_residual, decode_stream
-from rasp import lib
 
 BOS = "compiler_bos"
-
-
-@pytest.fixture(scope="module")
-def reverse():
-    return compiler.compile_rasp_to_model(lib.make_reverse(rasp.tokens), {"a", "b", "c"}, 4)
-
-
-@pytest.fixture(scope="module")
-def frac():
-    program = lib.make_frac_prevs(rasp.tokens == "a")
-    return compiler.compile_rasp_to_model(program, {"a", "b"}, 4, causal=True)
 
 
 def test_names_and_shapes_follow_transformer_lens(reverse):

@@ -6,10 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import compiler
 import rasp
 from models.cache import run_with_cache
-from rasp import lib
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformer_lens")
@@ -35,17 +33,6 @@ COMPARED = (
     "blocks.{l}.mlp.hook_post",
     "blocks.{l}.hook_resid_post",
 )
-
-
-@pytest.fixture(scope="module")
-def reverse():
-    return compiler.compile_rasp_to_model(lib.make_reverse(rasp.tokens), {"a", "b", "c"}, 4)
-
-
-@pytest.fixture(scope="module")
-def frac():
-    program = lib.make_frac_prevs(rasp.tokens == "a")
-    return compiler.compile_rasp_to_model(program, {"a", "b"}, 4, causal=True)
 
 
 def _compare(model, bridge, batch) -> float:
