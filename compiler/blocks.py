@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import enum
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import networkx as nx
 import numpy as np
 
 import rasp
-from compiler.basis import ONE, Direction, sorted_values
+from compiler.basis import ONE, Direction, Role, internal, sorted_values
 from compiler.graph import ProgramGraph
 from compiler.pairing import Zip
 from compiler.precision import CATEGORICAL_MARGIN, OUTPUT_TOLERANCE, worst_error
@@ -43,6 +44,7 @@ from rasp.errors import Problem, UnsupportedProgramError
 
 __all__ = [
     "SOFTMAX_BETA",
+    "MAX_TABLE",
     "Stage",
     "MLPBlock",
     "HeadBlock",
@@ -52,6 +54,8 @@ __all__ = [
     "bos_direction",
 ]
 
+MAX_TABLE = 250_000
+"""Largest MLP construction (hidden units) one node may have."""
 SOFTMAX_BETA = 100.0
 """Attention logit scale.  A selected key scores ``beta``, BOS ``beta/2`` and an
 unselected key 0, so every key that should get no weight trails the best key by
@@ -108,7 +112,7 @@ Weights = dict[Direction, float]
 
 
 def bos_direction(compiler_bos: str) -> Direction:
-    return Direction("tokens", compiler_bos)
+    return Direction("tokens", compiler_bos, Role.BOS)
 
 
 def node_directions(label: str, expr: rasp.SOp, values: frozenset) -> tuple[Direction, ...]:
@@ -174,6 +178,20 @@ class _Builder:
     def dirs(self, expr: rasp.SOp) -> tuple[Direction, ...]:
         return node_directions(expr.label, expr, self.values[expr.label])
 
+    def fits(self, hidden: int, what: str) -> bool:
+        """Whether a construction of ``hidden`` units may be built for the current node;
+        the size rule lives here, with the constructions that know their real size."""
+        if hidden <= MAX_TABLE:
+            return True
+        self.problems.append(
+            (
+                self.current,
+                f"its {what} would need {hidden:,} hidden units (over {MAX_TABLE:,}); shrink "
+                "the inputs' value sets (or round them with a Map)",
+            )
+        )
+        return False
+
     def vals(self, expr: rasp.SOp) -> tuple[Any, ...]:
         return sorted_values(v for v in self.values[expr.label] if v is not None)
 
@@ -212,7 +230,9 @@ class _Builder:
             gap = xs[i + 1] - xs[i]
             slope = 2.0 / gap  # the step is 0 at xs[i] and below, 1 at xs[i+1] and above
             mid = (xs[i] + xs[i + 1]) / 2.0
-            delta = _add(outs[i + 1], outs[i], -1.0)
+            delta = {d: w for d, w in _add(outs[i + 1], outs[i], -1.0).items() if w != 0}
+            if not delta:
+                continue  # the function does not step here: no units, no precision cost
             neg = {d: -w for d, w in delta.items()}
             if i >= pivot:  # rises: relu(a + 1/2) - relu(a - 1/2), a = slope * (x - mid)
                 steps += [(slope, 0.5 - slope * mid, delta), (slope, -0.5 - slope * mid, neg)]
@@ -272,8 +292,35 @@ def _map(expr: rasp.Map, b: _Builder) -> list[Block]:
         xs = b.vals(inner)
         outs = [_try(b, expr, expr.f, x) for x in xs]
         return [_mlp(expr.label, b.staircase(Direction(inner.label), xs, outs))]
-    units = [({d: 1.0}, _try(b, expr, expr.f, d.value)) for d in b.dirs(inner)]
-    return [_mlp(expr.label, units)]
+    table = [(d, _try(b, expr, expr.f, d.value)) for d in b.dirs(inner)]
+    target = Direction(expr.label) if rasp.is_numerical(expr) else None
+    return [_mlp(expr.label, _lookup_units(table, target))]
+
+
+def _lookup_units(
+    table: list[tuple[Direction, Weights]], numerical: Direction | None
+) -> list[tuple[Weights, Weights]]:
+    """Hidden units for a lookup from a one-hot input (``table``: each input direction and
+    the output weights it writes), sized by what the table needs, not by the input.
+
+    A categorical output needs one unit per distinct output value, reading the sum of
+    the inputs that map to it (exactly 0 or 1 on a one-hot input; Tracr's size).  A
+    ``numerical`` output direction needs at most two units: ``relu(sum f(x) x)`` over
+    the positive values and its mirror over the negative ones, since one input is hot
+    at a time (Tracr's single unit loses the negative values)."""
+    if numerical is not None:
+        units = []
+        for sign in (1.0, -1.0):
+            w_in = {d: sign * w for d, out in table for w in out.values() if sign * w > 0}
+            if w_in:
+                units.append((w_in, {numerical: sign}))
+        return units
+    groups: dict[tuple, tuple[Weights, Weights]] = {}
+    for d, out in table:
+        key = tuple(sorted((str(o), w) for o, w in out.items()))
+        w_in, _ = groups.setdefault(key, ({}, out))
+        w_in[d] = 1.0
+    return list(groups.values())
 
 
 def _try(b: _Builder, expr: rasp.SOp, fn: Callable[..., Any], *args: Any) -> Weights:
@@ -297,6 +344,8 @@ def _sequence_map(expr: rasp.SequenceMap, b: _Builder) -> list[Block]:
     separable = _separable(expr, b)
     if separable is not None:
         return [separable]
+    if not b.fits(len(b.dirs(fst)) * len(b.dirs(snd)), "lookup table"):
+        return []
     units = [
         ({dx: 1.0, dy: 1.0, ONE: -1.0}, _try(b, expr, expr.f, dx.value, dy.value))
         for dx in b.dirs(fst)
@@ -352,11 +401,13 @@ def _numerical_sequence_map(expr: rasp.SequenceMap, b: _Builder) -> list[Block]:
     blocks: list[Block] = []
     if rasp.is_numerical(y):
         ys = b.vals(y)
-        gates = [Direction(f"{expr.label}_{y.label}_categorical", v) for v in ys]
+        gates = [internal(expr.label, f"gate({y.label})", v) for v in ys]
         copy = b.staircase(Direction(y.label), ys, [{g: 1.0} for g in gates])
         blocks.append(_mlp(expr.label, copy))
     else:
         gates = list(b.dirs(y))
+    if not b.fits(2 * len(gates) * len(xs), "gated staircases (one per value of the other input)"):
+        return []
     units: list[tuple[Weights, Weights]] = []
     for gate in gates:
         v = gate.value
@@ -462,8 +513,10 @@ def _aggregate(expr: rasp.Aggregate, b: _Builder) -> list[Block]:
     else:
         for d in b.dirs(sop):
             rows[d] = b.encode(expr, float(d.value) if rasp.is_numerical(expr) else d.value)
-    default = b.encode(expr, expr.default)
-    flag = Direction(f"{expr.label}_selected_any")
+    # value inference leaves the default out where the selection is never empty
+    reachable = rasp.is_numerical(expr) or expr.default in b.values[expr.label]
+    default = b.encode(expr, expr.default) if reachable else {}
+    flag = internal(expr.label, "selected_any")
     if default:  # the head also reads ``one`` (0 at BOS): 1 where any key is selected
         rows[ONE] = {flag: 1.0}
     v_dirs = tuple(rows)
@@ -478,7 +531,7 @@ def _aggregate(expr: rasp.Aggregate, b: _Builder) -> list[Block]:
 
 def width_direction(label: str) -> Direction:
     """The hidden residual direction where a SelectorWidth head writes 1/(width+1)."""
-    return Direction(f"{label}_selector_width_attn_output")
+    return internal(label, "width_attn")
 
 
 def _width(expr: rasp.SOp, b: _Builder, scores: Scores, n: int) -> list[Block]:
@@ -520,17 +573,28 @@ _RULES: dict[type, Callable[[Any, _Builder], list[Block]]] = {
 
 
 def build_blocks(
-    graph: ProgramGraph, values: ValueSets, bos: Direction, beta: float = SOFTMAX_BETA
+    graph: ProgramGraph,
+    values: ValueSets,
+    bos: Direction,
+    beta: float = SOFTMAX_BETA,
+    prior: Sequence[Problem] = (),
 ) -> dict[str, list[Block]]:
-    """The blocks computing each SOp, in the order they must run (selectors get none)."""
+    """The blocks computing each SOp, in the order they must run (selectors get none).
+
+    ``prior`` are the problems validation found: those nodes and everything computed
+    from them are not built (the rules they break are what blocks assume), the rest
+    are, and one :class:`UnsupportedProgramError` lists the problems of both passes."""
     b = _Builder(graph, values, bos, beta)
+    broken = {label for label, _ in prior if label in graph.graph}
+    for label in list(broken):
+        broken |= nx.descendants(graph.graph, label)
     blocks: dict[str, list[Block]] = {}
     for label in graph.order:
         expr = graph.expr(label)
         rule = _RULES.get(type(expr))
-        if rule is not None:
+        if rule is not None and label not in broken:
             b.current = label
             blocks[label] = rule(expr, b)
-    if b.problems:
-        raise UnsupportedProgramError(b.problems)
+    if prior or b.problems:
+        raise UnsupportedProgramError([*prior, *b.problems])
     return blocks

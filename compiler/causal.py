@@ -1,35 +1,69 @@
-"""Causal compilation: refuse programs whose output at a position reads later positions.
+"""Causal compilation: the model computes the masked (causal) evaluation.
 
-A causal model masks attention to keys after the query, so it computes the
-causal evaluator's semantics (``rasp.evaluate(..., causal=True)``).  That is
-what a left-to-right user wants only if the program never looks ahead, i.e.
-its causal and full outputs agree.  Proof first, then search:
+``causal=True`` compiles, as Tracr does, a model whose attention masks keys
+after the query; it computes ``rasp.evaluate(program, xs, causal=True)`` at
+every position (every Select is masked to keys ``<= query`` and ``length`` is
+``i + 1`` at position ``i``).  That masked evaluation is *not* the program run
+on the prefix ending at ``i`` when intermediates look ahead: the masks apply to
+every intermediate as well, so a node computed from other masked nodes differs
+from both the whole-input and the prefix output.  Where it differs from the
+whole-input program, a user who wants a left-to-right model may be surprised,
+so the compiler says so:
 
 * statically, a program is causal when it has no ``length`` and every
   selector that feeds an Aggregate or SelectorWidth can only select keys at or
   before the query; that holds for a selector that is a conjunction including
-  a Select over ``indices`` whose predicate never admits ``key > query``;
-* otherwise the evaluator looks for an input (every input up to a budget, then
-  seeded random ones) on which causal and full outputs differ, and the
-  program is refused with that input as the explanation.
+  a Select over ``indices`` whose predicate never admits ``key > query``.
+  This is a proof: such a program gives the same output masked or not;
+* otherwise the evaluator *searches* for an input (every input up to a budget,
+  then seeded random ones) on which the masked and whole-input outputs differ.
+  The search is not a proof: a program it finds nothing for may still look
+  ahead on an input it did not try.  What it finds is reported: a
+  :class:`rasp.errors.CausalWarning` under ``causal=True`` (the model is
+  compiled; it equals the masked evaluation), an
+  :class:`rasp.errors.UnsupportedProgramError` under ``causal="strict"``.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import rasp
 from compiler.graph import ProgramGraph
 from compiler.selectors import conjuncts
-from rasp.errors import EvaluationError, UnsupportedProgramError
+from rasp.errors import CausalWarning, EvaluationError, RaspcValueError, UnsupportedProgramError
 
-__all__ = ["check_causal", "is_statically_causal"]
+__all__ = [
+    "Causal",
+    "SEARCH_BUDGET",
+    "causal_mode",
+    "check_causal",
+    "find_lookahead",
+    "is_statically_causal",
+]
+
+Causal = bool | Literal["strict"]
+"""The ``causal`` argument of the compiler: False, True (warn on look-ahead) or "strict"."""
 
 SEARCH_BUDGET = 400
 """Inputs the search tries before accepting a program it could not prove causal."""
+
+
+def causal_mode(causal: Any) -> tuple[bool, bool]:
+    """``(masked, strict)`` for the compiler's ``causal`` argument, or a clear error."""
+    if causal is False or causal is True:
+        return causal, False
+    if causal == "strict":
+        return True, True
+    raise RaspcValueError(
+        f"compile: causal must be False, True or 'strict', found {causal!r}; True compiles "
+        "the masked evaluation (warning where it differs from the whole-input program), "
+        "'strict' refuses such programs"
+    )
 
 
 def _looks_back(sel: rasp.Selector, max_seq_len: int) -> bool:
@@ -53,7 +87,7 @@ def _safe(predicate: Any, key: Any, query: Any) -> bool:
 
 
 def is_statically_causal(graph: ProgramGraph, max_seq_len: int) -> bool:
-    """True when no node can read a later position (see the module docstring)."""
+    """True when no node can read a later position (a proof; see the module docstring)."""
     for label in graph.order:
         expr = graph.expr(label)
         if isinstance(expr, rasp.LengthType):
@@ -78,33 +112,64 @@ def _inputs(vocab: Sequence[Any], max_seq_len: int, seed: int = 0) -> list[list[
     return out
 
 
+def find_lookahead(
+    program: rasp.SOp, vocab: Sequence[Any], max_seq_len: int
+) -> tuple[list[Any], int, Any, Any] | None:
+    """A counterexample ``(input, position, whole-input output, masked output)`` found by
+    search, or None when the search found none (which proves nothing)."""
+    for xs in _inputs(list(vocab), max_seq_len):
+        try:
+            full = rasp.evaluate(program, xs)
+            masked = rasp.evaluate(program, xs, causal=True)
+        except EvaluationError:
+            continue
+        for i, (a, b) in enumerate(zip(full, masked)):
+            if a != b:
+                return xs, i, a, b
+    return None
+
+
+def _explain(found: tuple[list[Any], int, Any, Any], strict: bool) -> str:
+    xs, i, full, masked = found
+    head = (
+        f"the output at position {i} depends on later positions: on input {xs!r} the "
+        f"whole-input program gives {full!r}, while the causal (masked) evaluation gives "
+        f"{masked!r} (found by searching inputs, not proved)"
+    )
+    if strict:
+        return (
+            f"causal='strict', but {head}; restrict every selector to keys at or before the "
+            "query (e.g. & rasp.Select(rasp.indices, rasp.indices, rasp.Comparison.LEQ)) and "
+            "avoid length, compile with causal=True to get the masked evaluation, or with "
+            "causal=False"
+        )
+    return (
+        f"causal=True: {head}. The model computes the masked evaluation, "
+        "rasp.evaluate(program, xs, causal=True), at every position; pass causal='strict' "
+        "to refuse such programs, or causal=False for the whole-input program"
+    )
+
+
 def check_causal(
-    graph: ProgramGraph, vocab: Sequence[Any], max_seq_len: int, program: rasp.SOp | None = None
+    graph: ProgramGraph,
+    vocab: Sequence[Any],
+    max_seq_len: int,
+    program: rasp.SOp | None = None,
+    *,
+    strict: bool = False,
 ) -> None:
-    """Raise :class:`UnsupportedProgramError` if the program reads later positions.
+    """Warn (:class:`CausalWarning`), or with ``strict`` raise
+    :class:`UnsupportedProgramError`, where a search finds that the masked evaluation
+    differs from the whole-input program.
 
     ``program`` is the user's program (the search evaluates it; the graph may hold
     compiler-internal nodes the evaluator does not know)."""
     if is_statically_causal(graph, max_seq_len):
         return
     program = program if program is not None else graph.expr(graph.output)
-    for xs in _inputs(list(vocab), max_seq_len):
-        try:
-            full = rasp.evaluate(program, xs)
-            causal = rasp.evaluate(program, xs, causal=True)
-        except EvaluationError:
-            continue
-        for i, (a, b) in enumerate(zip(full, causal)):
-            if a != b:
-                raise UnsupportedProgramError(
-                    [
-                        (
-                            graph.output,
-                            f"causal=True, but the output at position {i} depends on later "
-                            f"positions: on input {xs!r} it is {a!r}, while the prefix "
-                            f"{xs[: i + 1]!r} gives {b!r}; restrict every selector to keys at or "
-                            "before the query (e.g. & rasp.Select(rasp.indices, rasp.indices, "
-                            "rasp.Comparison.LEQ)) and avoid length, or compile with causal=False",
-                        )
-                    ]
-                )
+    found = find_lookahead(program, vocab, max_seq_len)
+    if found is None:
+        return
+    if strict:
+        raise UnsupportedProgramError([(graph.output, _explain(found, strict=True))])
+    warnings.warn(f"{graph.output}: {_explain(found, strict=False)}", CausalWarning, stacklevel=3)

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 import rasp
 from compiler.basis import Direction, sorted_values
 from compiler.blocks import SOFTMAX_BETA, Block, bos_direction, build_blocks
-from compiler.causal import check_causal
-from compiler.fuse import fuse_maps
-from compiler.graph import ProgramGraph, build_graph
+from compiler.causal import Causal, causal_mode, check_causal
+from compiler.fuse import fuse_program
+from compiler.graph import ProgramGraph, build_graph, label_program
 from compiler.layers import Schedule, schedule_blocks
 from compiler.layout import ModelLayout, build_layout
 from compiler.pairing import pair_selectors
 from compiler.residual import ResidualSpace, allocate_residual
-from compiler.validate import validate
+from compiler.validate import collect_problems
 from compiler.values import ValueSets, infer_values
 from compiler.weights import ModelConfig, Params, emit_params, input_encoding
 from rasp.errors import RaspcTypeError, RaspcValueError
@@ -89,20 +89,34 @@ def compile_rasp(
     program: rasp.SOp,
     vocab: Iterable,
     max_seq_len: int,
-    causal: bool = False,
+    causal: Causal = False,
     compiler_bos: Any = "compiler_bos",
     compiler_pad: Any = "compiler_pad",
+    *,
+    partial: bool = False,
 ) -> CompiledProgram:
-    """Compile ``program`` to numpy weights for inputs over ``vocab`` up to ``max_seq_len``."""
+    """Compile ``program`` to numpy weights for inputs over ``vocab`` up to ``max_seq_len``.
+
+    A function that raises on some input raspc infers it can see is refused, unless
+    ``partial=True``: then those inputs read as None in the model (the evaluator
+    rejects them) and a :class:`rasp.errors.PartialFunctionWarning` lists them.
+
+    ``causal=True`` masks attention to later keys, as Tracr does: the model equals
+    ``rasp.evaluate(program, xs, causal=True)`` at every position, with a
+    :class:`rasp.errors.CausalWarning` where a search finds that this differs from the
+    whole-input program; ``causal="strict"`` refuses such programs (see
+    :mod:`compiler.causal`)."""
     vocab_t = _check_arguments(vocab, max_seq_len, compiler_bos, compiler_pad)
-    graph = build_graph(pair_selectors(fuse_maps(program)))
-    inference = infer_values(graph, frozenset(vocab_t), max_seq_len)
+    causal, strict = causal_mode(causal)  # "strict": refuse look-ahead instead of warning
+    fused = fuse_program(label_program(program))  # keeps named Maps it composes away
+    graph = fused.keep(build_graph(pair_selectors(fused.program)))
+    inference = infer_values(graph, frozenset(vocab_t), max_seq_len, bool(causal))
     values = inference.sets
-    validate(graph, values, inference.clashes)
-    if causal:
-        check_causal(graph, vocab_t, max_seq_len, program)
+    problems = collect_problems(graph, inference, partial)  # raised with the blocks'
+    if causal and not problems:
+        check_causal(graph, vocab_t, max_seq_len, program, strict=strict)
     bos = bos_direction(compiler_bos)
-    blocks = build_blocks(graph, values, bos, SOFTMAX_BETA)
+    blocks = build_blocks(graph, values, bos, SOFTMAX_BETA, prior=problems)
     schedule = schedule_blocks(graph, blocks)
     residual = allocate_residual(graph, values, blocks, bos)
     encoding = input_encoding(vocab_t, compiler_bos, compiler_pad)
@@ -129,18 +143,28 @@ def compile_rasp_to_model(
     program: rasp.SOp,
     vocab: Iterable,
     max_seq_len: int,
-    causal: bool = False,
+    causal: Causal = False,
     compiler_bos: Any = "compiler_bos",
     compiler_pad: Any = "compiler_pad",
+    mlp_exactness: int = 100,
+    *,
+    partial: bool = False,
 ) -> CompiledModel:
     """Compile ``program`` into a runnable Haiku transformer (Tracr's signature).
+
+    ``mlp_exactness`` is accepted for Tracr's signature and changes nothing: Tracr
+    uses it to size the MLPs that approximate numerical functions, while raspc's
+    MLPs compute every value the program can take exactly, by construction.
 
     >>> import rasp, compiler
     >>> model = compiler.compile_rasp_to_model(rasp.tokens + 1, {1, 2, 3}, max_seq_len=4)
     >>> model.apply(["compiler_bos", 3, 1, 2]).decoded
     ['compiler_bos', 4, 2, 3]
     """
-    compiled = compile_rasp(program, vocab, max_seq_len, causal, compiler_bos, compiler_pad)
+    del mlp_exactness  # exact by construction (see above)
+    compiled = compile_rasp(
+        program, vocab, max_seq_len, causal, compiler_bos, compiler_pad, partial=partial
+    )
     from models.compiled import CompiledModel  # jax is imported only here
 
     return CompiledModel.from_compiled(compiled)

@@ -16,18 +16,30 @@ named stays in the model where they can find it, and so does a node that
 others read.  ``None`` keeps flowing exactly as the evaluator does it (the outer
 function is not applied to an inner None).  Numerical inner nodes are kept:
 their MLPs (staircases, linear maps) are cheaper than fused lookups.
+
+A Map of a Map whose input is categorical (``Map(f, Map(g, x))``, the outer one
+built with ``simplify=True``, the default) is composed into ``Map(f . g, x)``
+even when the inner Map is named or read elsewhere, as Tracr does when it
+builds the program: both lookups then run side by side in
+one MLP sub-layer, so the chain costs one layer, not one per Map, and the
+composed lookup is no wider (lookups are sized by their outputs).  Unlike
+Tracr, raspc keeps a *named* inner Map in the model: :meth:`Fusion.keep`
+puts it back into the graph next to the composed Map, reading the same input,
+so the circuit map still finds and decodes it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import rasp
+from compiler.graph import ProgramGraph
 from rasp.expr import rebuilt
 
-__all__ = ["fuse_maps"]
+__all__ = ["Fusion", "fuse_maps", "fuse_program"]
 
 
 def _fusable(expr: rasp.RASPExpr, uses: Counter, output: int) -> bool:
@@ -41,12 +53,26 @@ def _fusable(expr: rasp.RASPExpr, uses: Counter, output: int) -> bool:
     )
 
 
-def _then(inner: Callable[..., Any], outer: Callable[[Any], Any]) -> Callable[..., Any]:
-    def fused(*args: Any) -> Any:
-        mid = inner(*args)
-        return None if mid is None else outer(mid)
+@dataclass(frozen=True)
+class _Chain:
+    """Functions applied in turn, the first to the node's inputs; a None stops the chain
+    (the evaluator does not apply a Map to None).  Flat, so a chain of thousands of
+    composed Maps needs no deep recursion."""
 
-    return fused
+    fns: tuple[Callable[..., Any], ...]
+
+    def __call__(self, *args: Any) -> Any:
+        out = self.fns[0](*args)
+        for fn in self.fns[1:]:
+            if out is None:
+                return None
+            out = fn(out)
+        return out
+
+
+def _then(inner: Callable[..., Any], outer: Callable[[Any], Any]) -> Callable[..., Any]:
+    first = inner.fns if isinstance(inner, _Chain) else (inner,)
+    return _Chain((*first, outer))
 
 
 def _on_fst(f: Callable[[Any, Any], Any], g: Callable[[Any], Any]) -> Callable[..., Any]:
@@ -100,8 +126,26 @@ def _absorb_into_select(expr: rasp.Select, kids: tuple, only_selects: set[int], 
     )
 
 
+MAX_CHAIN = 256
+"""Longest chain of functions composed into one Map.  Each named Map of a chain is kept
+and computes its own prefix of the chain, so compile time grows with the square of the
+chain; longer chains start a new one (one more MLP layer per this many Maps)."""
+
+
+def _composable(inner: rasp.RASPExpr) -> bool:
+    """A Map whose input is categorical: a Map of it composes into one lookup."""
+    if type(inner) is not rasp.Map or rasp.is_numerical(inner.inner):
+        return False
+    return len(inner.f.fns) < MAX_CHAIN if isinstance(inner.f, _Chain) else True
+
+
 def _fuse_one(
-    expr: rasp.RASPExpr, kids: tuple, uses: Counter, output: int, only_selects: set[int]
+    expr: rasp.RASPExpr,
+    kids: tuple,
+    uses: Counter,
+    output: int,
+    only_selects: set[int],
+    kept: list[rasp.RASPExpr],
 ) -> rasp.RASPExpr:
     """``expr`` with fusable inputs absorbed (``kids`` are its already-rewritten children)."""
     if type(expr) is rasp.Select:
@@ -111,6 +155,11 @@ def _fuse_one(
     if type(expr) is rasp.Map and _fusable(kids[0], uses, output):
         inner = kids[0]
         return rebuilt(expr, inner.children, as_type=type(inner), f=_then(inner.f, expr.f))
+    if type(expr) is rasp.Map and getattr(expr, "simplify", True) and _composable(kids[0]):
+        inner = kids[0]
+        if inner.name is not None and uses[inner.unique_id] == 1:
+            kept.append(inner)  # nothing else reads it: Fusion.keep puts it back
+        return rebuilt(expr, inner.children, f=_then(inner.f, expr.f))
     if type(expr) is rasp.SequenceMap and rasp.is_categorical(expr):
         fst, snd = kids
         f = expr.f
@@ -124,14 +173,47 @@ def _fuse_one(
     return expr if same else rebuilt(expr, kids)
 
 
-def fuse_maps(program: rasp.SOp) -> rasp.SOp:
+@dataclass(frozen=True)
+class Fusion:
+    """The fused program, and the named Maps composed away that the model still holds."""
+
+    program: rasp.SOp
+    kept: tuple[rasp.RASPExpr, ...]
+
+    def keep(self, graph: ProgramGraph) -> ProgramGraph:
+        """``graph`` with every kept Map back in it, reading the same inputs as in the
+        fused program and placed right after them in the order, so it is computed
+        (next to the Map composed from it), allocated and decodable like any node."""
+        exprs = dict(graph.exprs)
+        order = list(graph.order)
+        dag = graph.graph.copy()
+        for expr in self.kept:
+            label = expr.label
+            kids = [c.label for c in expr.children]
+            if label in exprs or not all(k in exprs for k in kids):
+                continue  # cannot happen for labelled programs; keep the graph consistent
+            exprs[label] = expr
+            order.insert(max(order.index(k) for k in kids) + 1, label)
+            dag.add_node(label)
+            for k in kids:
+                dag.add_edge(k, label)
+        return ProgramGraph(graph=dag, exprs=exprs, order=tuple(order), output=graph.output)
+
+
+def fuse_program(program: rasp.SOp) -> Fusion:
     """``program`` with fusable position-wise chains merged (see the module docstring)."""
     order = rasp.postorder(program)
     uses: Counter = Counter(c.unique_id for e in order for c in e.children)
     read_by_others = {c.unique_id for e in order if type(e) is not rasp.Select for c in e.children}
     only_selects = {e.unique_id for e in order} - read_by_others
     new: dict[int, rasp.RASPExpr] = {}
+    kept: list[rasp.RASPExpr] = []
     for expr in order:
         kids = tuple(new[c.unique_id] for c in expr.children)
-        new[expr.unique_id] = _fuse_one(expr, kids, uses, program.unique_id, only_selects)
-    return new[program.unique_id]
+        new[expr.unique_id] = _fuse_one(expr, kids, uses, program.unique_id, only_selects, kept)
+    return Fusion(new[program.unique_id], tuple(kept))
+
+
+def fuse_maps(program: rasp.SOp) -> rasp.SOp:
+    """The fused program alone (:func:`fuse_program` without the kept Maps)."""
+    return fuse_program(program).program

@@ -33,6 +33,7 @@ class Zip(rasp.SOp):
     user's selector it was built for, so reports can name it."""
 
     _kind = "zip"
+    _children_tuple = "parts"  # so rasp.expr.rebuilt (relabelling) can rebuild it
 
     def __init__(self, parts: tuple[rasp.SOp, ...], origin: str):
         super().__init__()

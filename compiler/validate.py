@@ -7,25 +7,20 @@ so a user fixes a program in one round.  Later passes assume these rules hold.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Mapping
+import math
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import rasp
-from compiler.basis import sorted_values
+from compiler.basis import INTERNAL_MARK, sorted_values
 from compiler.graph import ProgramGraph
 from compiler.pairing import Zip
 from compiler.selectors import UnsupportedSelector, plan_selector
-from compiler.values import MAX_VALUES, Clash, ValueSets
-from rasp.errors import Problem, UnsupportedProgramError
+from compiler.values import MAX_VALUES, Clash, Failure, ValueInference, ValueSets
+from rasp.errors import PartialFunctionWarning, Problem, UnsupportedProgramError
 
-__all__ = ["validate", "MIN_RELATIVE_GAP", "MAX_TABLE"]
-
-MIN_RELATIVE_GAP = 1e-5
-"""A numerical MLP input needs its values at least this far apart (relative to the
-largest magnitude), so float32 noise cannot push a value across a step."""
-MAX_TABLE = 250_000
-"""Largest lookup table (hidden units) one MLP may have."""
+__all__ = ["validate", "collect_problems"]
 
 
 def _is_number(v: Any) -> bool:
@@ -33,9 +28,10 @@ def _is_number(v: Any) -> bool:
 
 
 class _Checker:
-    def __init__(self, graph: ProgramGraph, values: ValueSets):
+    def __init__(self, graph: ProgramGraph, values: ValueSets, nonempty: frozenset = frozenset()):
         self.graph = graph
         self.values = values
+        self.nonempty = nonempty  # selectors proved never to select nothing
         self.problems: list[Problem] = []
 
     def fail(self, expr: rasp.RASPExpr, reason: str) -> None:
@@ -87,6 +83,14 @@ class _Checker:
         if vals is None:
             return
         bad = [v for v in vals if not _is_number(v)]
+        infinite = [v for v in vals if _is_number(v) and not math.isfinite(v)]
+        if infinite:
+            self.fail(
+                expr,
+                f"it is numerical but can take {infinite[0]!r}; a residual direction holds "
+                "finite numbers only (inf and nan break every later sum); clip or map those "
+                "inputs to finite values",
+            )
         if bad:
             shown = ", ".join(repr(v) for v in sorted_values(bad)[:3])
             self.fail(
@@ -97,18 +101,11 @@ class _Checker:
             )
 
     def numerical_mlp_input(self, user: rasp.RASPExpr, sop: rasp.SOp) -> None:
-        if not self.known(sop, f"the numerical MLP of {user.label!r}"):
-            return
-        xs = sorted(v for v in self.values[sop.label] if _is_number(v))
-        scale = max([1.0] + [abs(float(v)) for v in xs])
-        gaps = [b - a for a, b in itertools.pairwise(xs)]
-        if gaps and min(gaps) < MIN_RELATIVE_GAP * scale:
-            self.fail(
-                user,
-                f"its numerical input {sop.label!r} takes values only {min(gaps):.2g} apart, "
-                f"too close for an exact float32 MLP (need {MIN_RELATIVE_GAP:g} x {scale:g}); "
-                "lower max_seq_len or make the input categorical",
-            )
+        """A staircase needs its input's values listed.  How close they may be is not a
+        rule here: each staircase's own float32 estimate (:mod:`compiler.precision`)
+        judges the steps the function really takes, so a threshold that crosses one
+        wide gap is not refused for narrow gaps it never steps over."""
+        self.known(sop, f"the numerical MLP of {user.label!r}")
 
 
 def _select(expr: rasp.Select, c: _Checker) -> None:
@@ -132,7 +129,8 @@ def _aggregate(expr: rasp.Aggregate, c: _Checker) -> None:
         else:
             c.known(expr.sop, f"{expr.label!r}")
     else:
-        if not _is_number(expr.default):
+        unused = expr.default is None and sel.label in c.nonempty  # never read
+        if not _is_number(expr.default) and not unused:
             c.fail(
                 expr,
                 f"a numerical Aggregate needs a number as its default (found "
@@ -178,13 +176,6 @@ def _sequence_map(expr: rasp.SequenceMap, c: _Checker) -> None:
             c.numerical_mlp_input(expr, sop)
         else:
             c.known(sop, f"{expr.label!r}")
-    fst, snd = c.values[expr.fst.label], c.values[expr.snd.label]
-    if not linear and fst is not None and snd is not None and len(fst) * len(snd) > MAX_TABLE:
-        c.fail(
-            expr,
-            f"its lookup table would need {len(fst) * len(snd):,} hidden units (over "
-            f"{MAX_TABLE:,}); shrink the inputs' value sets",
-        )
 
 
 def _zip(expr: Zip, c: _Checker) -> None:
@@ -241,23 +232,78 @@ def _clash(expr: rasp.RASPExpr, clash: Clash) -> str:
     )
 
 
-def validate(
-    graph: ProgramGraph, values: ValueSets, clashes: Mapping[str, Clash] | None = None
-) -> None:
-    """Raise one :class:`UnsupportedProgramError` listing every problem, or return.
+def _failure(expr: rasp.RASPExpr, failure: Failure) -> str:
+    what = "predicate" if isinstance(expr, rasp.Selector) else "function"
+    shown = "; ".join(
+        f"on {args[0] if len(args) == 1 else args!r} it {happened}"
+        for args, happened in failure.examples
+    )
+    more = f" (and {failure.count - len(failure.examples)} more)" if failure.count > 3 else ""
+    if not failure.raised:
+        return (
+            f"its {what} returns values the model cannot hold: {shown}{more}; return "
+            "hashable values equal to themselves (a tuple, not a list; no nan)"
+        )
+    return (
+        f"its {what} fails on {failure.count} of the inputs raspc infers it can see: "
+        f"{shown}{more}; make it handle every input (e.g. return a value for those), or, "
+        "if those inputs cannot occur, compile with partial=True to read them as None"
+    )
 
-    ``clashes`` are the functions that value inference found telling twins apart."""
-    c = _Checker(graph, values)
-    clashes = clashes or {}
+
+def _warn_partial(raises: dict[str, Failure], graph: ProgramGraph) -> None:
+    lines = [f"{label}: {_failure(graph.expr(label), f)}" for label, f in raises.items()]
+    warnings.warn(
+        "partial=True: these functions fail on some inferred inputs, which the model reads "
+        "as None (the evaluator rejects them):\n  " + "\n  ".join(lines),
+        PartialFunctionWarning,
+        stacklevel=3,
+    )
+
+
+def _internal_name(expr: rasp.RASPExpr) -> str:
+    return (
+        f"its label contains {INTERNAL_MARK!r}, which raspc reserves for compiler-internal "
+        "directions; choose a name without it"
+    )
+
+
+def validate(graph: ProgramGraph, inference: ValueInference, partial: bool = False) -> None:
+    """Raise one :class:`UnsupportedProgramError` listing every problem, or return."""
+    problems = collect_problems(graph, inference, partial)
+    if problems:
+        raise UnsupportedProgramError(problems)
+
+
+def collect_problems(
+    graph: ProgramGraph, inference: ValueInference, partial: bool = False
+) -> list[Problem]:
+    """Every (label, reason-and-fix) this pass finds.  The size and float32 precision of
+    each construction are judged where it is chosen (:mod:`compiler.blocks`), which
+    adds its problems to these before one error is raised.
+
+    ``inference`` also says which functions tell twins apart and which fail on some
+    inputs; with ``partial`` the raising ones are compiled (reading as None) with a
+    :class:`PartialFunctionWarning` instead of refused."""
+    values = inference.sets
+    c = _Checker(graph, values, inference.nonempty)
     for label in graph.order:
         expr = graph.expr(label)
         rule = _RULES.get(type(expr))
         if rule is None:
             c.fail(expr, f"{type(expr).__name__} is not a RASP primitive raspc knows")
             continue
+        if INTERNAL_MARK in label and not isinstance(expr, Zip):
+            c.fail(expr, _internal_name(expr))
         rule(expr, c)
-        if label in clashes:
-            c.fail(expr, _clash(expr, clashes[label]))
+        if label in inference.clashes:
+            c.fail(expr, _clash(expr, inference.clashes[label]))
+        if label in inference.over_budget:
+            c.fail(expr, inference.over_budget[label])
+        if label in inference.unencodable:
+            c.fail(expr, _failure(expr, inference.unencodable[label]))
+        if label in inference.raises and not partial:
+            c.fail(expr, _failure(expr, inference.raises[label]))
         if isinstance(expr, rasp.SOp):
             if rasp.is_numerical(expr):
                 c.numeric_values(expr)
@@ -265,5 +311,6 @@ def validate(
                 c.known(expr, "its categorical encoding (one direction per value)")
             elif len(values[label]) > MAX_VALUES:
                 c.fail(expr, f"it has {len(values[label]):,} values, too many directions")
-    if c.problems:
-        raise UnsupportedProgramError(c.problems)
+    if partial and inference.raises and not c.problems:
+        _warn_partial(inference.raises, graph)
+    return c.problems

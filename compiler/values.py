@@ -14,24 +14,36 @@ apart (``str``, ``type``, a threshold between rounding twins) cannot be compiled
 faithfully.  The pass records which values each listed one stands for (its *twins*),
 runs every function on the twins too, and records a :class:`Clash` where the results
 differ; validation refuses those nodes.
+
+Functions are partial in practice (``10 // (x - 1)`` at 1, a key that is out of
+range).  The pass records every inferred input on which a function raises, or
+returns what no residual direction can hold (an unhashable list, a value not
+equal to itself such as ``nan``), as a :class:`Failure`; validation refuses
+them by name unless the user opted in with ``partial=True`` (raising inputs
+then read as None, with a warning).  Nothing is swallowed silently.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import itertools
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 import rasp
+from compiler.coverage import Coverage, selection_coverage
 from compiler.graph import ProgramGraph
 from compiler.pairing import Zip
 
 __all__ = [
     "MAX_VALUES",
     "Clash",
+    "Failure",
     "ValueInference",
     "ValueSets",
     "infer_value_sets",
@@ -45,7 +57,12 @@ Twins = dict[Any, tuple]
 """For one node: each listed value that stands for several values the evaluator tells
 apart (``1``, ``1.0`` and ``True``; floats within rounding), mapped to all of them."""
 MAX_VALUES = 20_000
-"""Largest value set listed; beyond it a set is unknown (None)."""
+"""Largest value set listed for a categorical node (one direction per value); beyond
+it a set is unknown (None)."""
+MAX_NUMERICAL = 400_000
+"""Largest value set listed for a numerical node: it needs one direction whatever its
+size, and an MLP reading it has units only where its function steps, so e.g. a
+threshold on a mean of three values at ``max_seq_len`` 128 can be compiled."""
 
 
 @dataclass(frozen=True)
@@ -60,25 +77,83 @@ class Clash:
 
 
 @dataclass(frozen=True)
+class Failure:
+    """Inputs on which a node's function fails: ``count`` of them, the first few in
+    ``examples`` as (arguments, what happened).  ``raised`` is True when the function
+    raised (the evaluator rejects such inputs), False when it returned a value no
+    direction can hold (unhashable, or not equal to itself)."""
+
+    raised: bool
+    count: int
+    examples: tuple[tuple[tuple, str], ...]
+
+
+INFERENCE_SECONDS = 60.0
+"""Wall-clock budget of value inference for a whole program: past it, the node being
+listed is refused by name (with its set sizes) instead of running for minutes."""
+MAX_EXAMPLES = 3
+"""Failing inputs shown per node in an error or warning."""
+
+
+@dataclass(frozen=True)
 class ValueInference:
-    """What pass 2 found: each SOp's value set, each node's twins, and the functions
-    (Maps, SequenceMaps, Select predicates) that tell twins apart."""
+    """What pass 2 found: each SOp's value set, each node's twins, the functions
+    (Maps, SequenceMaps, Select predicates) that tell twins apart, and the inputs on
+    which functions fail."""
 
     sets: ValueSets
     twins: dict[str, Twins] = field(default_factory=dict)
     clashes: dict[str, Clash] = field(default_factory=dict)
+    raises: dict[str, Failure] = field(default_factory=dict)
+    unencodable: dict[str, Failure] = field(default_factory=dict)
+    nonempty: frozenset[str] = frozenset()  # selectors proved to select a key everywhere
+    over_budget: dict[str, str] = field(default_factory=dict)  # label -> what ran too long
 
 
 class _Inference:
-    def __init__(self, vocab: frozenset, max_seq_len: int):
+    def __init__(self, vocab: frozenset, max_seq_len: int, causal: bool = False):
         self.vocab = vocab
         self.max_seq_len = max_seq_len
+        self.causal = causal
+        self.coverage: dict[str, Coverage] = {}
         self.sets: ValueSets = {}
         self.twins: dict[str, Twins] = {}
         self.clashes: dict[str, Clash] = {}
+        self.failures: dict[tuple[str, bool], Failure] = {}
+        self.deadline = time.monotonic() + INFERENCE_SECONDS
+        self.over_budget: dict[str, str] = {}
+
+    def out_of_time(self, expr: rasp.RASPExpr, sizes: list[int]) -> bool:
+        """Whether value inference has run past its budget; records where it stopped."""
+        if time.monotonic() <= self.deadline:
+            return False
+        shown = " x ".join(f"{n:,}" for n in sizes)
+        self.over_budget[expr.label] = (
+            f"listing its values (its function over {shown} input values) ran past the "
+            f"{INFERENCE_SECONDS:g} s budget of value inference; shrink its inputs' value sets "
+            "(vocabulary, max_seq_len, or round them with a Map) or make its function faster"
+        )
+        return True
+
+    def fail(self, label: str, raised: bool, args: tuple, what: str) -> None:
+        """Record that the function of ``label`` fails on ``args``."""
+        old = self.failures.get((label, raised), Failure(raised, 0, ()))
+        examples = old.examples
+        if len(examples) < MAX_EXAMPLES:
+            examples = (*examples, (args, what))
+        self.failures[(label, raised)] = Failure(raised, old.count + 1, examples)
 
     def of(self, expr: rasp.RASPExpr) -> ValueSet:
         return self.sets[expr.label]
+
+    def covers(self, selector: rasp.Selector) -> Coverage:
+        """What is proved about ``selector`` selecting something (computed once)."""
+        if selector.label not in self.coverage:
+            token = min(self.vocab, key=repr)
+            self.coverage[selector.label] = selection_coverage(
+                selector, self.of, self.max_seq_len, self.causal, token
+            )
+        return self.coverage[selector.label]
 
     def variants(self, expr: rasp.RASPExpr, value: Any) -> tuple:
         """Every value the evaluator may hold where the model holds ``value``."""
@@ -148,31 +223,50 @@ def _apply_all(
     if _product_size(pools) > MAX_VALUES * 50:
         return None
     raw: dict[Any, Any] = {}
-    for args in itertools.product(*pools):
-        outs = _outputs(fn, [inf.variants(sop, a) for sop, a in zip(inputs, args)])
+    for step, args in enumerate(itertools.product(*pools)):
+        if step % 1024 == 0 and inf.out_of_time(expr, [len(p) for p in pools]):
+            return None
+        outs = _outputs(fn, [inf.variants(sop, a) for sop, a in zip(inputs, args)], inf, expr)
         if len(outs) > 1:
             _check_agree(expr.label, outs, inf)
-        for _, out in outs:
-            try:
-                raw[_typed(out)] = out
-            except TypeError:
-                continue  # unhashable: validation refuses the node for want of values
-        if len(raw) > 2 * MAX_VALUES:
+        for out_args, out in outs:
+            if not _encodable(out):
+                inf.fail(expr.label, False, out_args, f"returned {out!r}")
+                continue
+            raw[_typed(out)] = out
+        if len(raw) > 2 * _limit(expr):
             return None
     if any(None in s for s in arg_sets):
         raw[_typed(None)] = None
     values = inf.settle(expr.label, raw.values())
-    return None if len(values) > MAX_VALUES else values
+    return None if len(values) > _limit(expr) else values
 
 
-def _outputs(fn: Callable[..., Any], variant_lists: list[tuple]) -> list[tuple[tuple, Any]]:
+def _limit(expr: rasp.RASPExpr) -> int:
+    return MAX_NUMERICAL if rasp.is_numerical(expr) else MAX_VALUES
+
+
+def _outputs(
+    fn: Callable[..., Any], variant_lists: list[tuple], inf: _Inference, expr: rasp.RASPExpr
+) -> list[tuple[tuple, Any]]:
+    """``fn`` on every combination of variants; inputs on which it raises are recorded."""
     outs = []
     for args in itertools.product(*variant_lists):
         try:
             outs.append((args, fn(*args)))
-        except Exception:
-            continue
+        except Exception as exc:
+            inf.fail(expr.label, True, args, f"raised {type(exc).__name__}({exc})")
     return outs
+
+
+def _encodable(value: Any) -> bool:
+    """Whether a residual direction can stand for ``value``: it is hashable and equal
+    to itself (``nan`` is not, so no lookup could ever find it)."""
+    try:
+        hash(value)
+        return bool(value == value)
+    except Exception:
+        return False
 
 
 def _check_agree(label: str, outs: list[tuple[tuple, Any]], inf: _Inference) -> None:
@@ -185,9 +279,11 @@ def _check_agree(label: str, outs: list[tuple[tuple, Any]], inf: _Inference) -> 
             return
 
 
-CLOSE = 1e-9
-"""Numbers closer than this (relative to max(1, |v|)) are one value: float rounding
-(e.g. ``1/3 - 1/6`` against ``1/6``) must not split a value into two."""
+CLOSE = 4 * 2.0**-52
+"""Numbers closer than this (relative to max(1, |v|)), a few units in the last place of
+a float64, are one value: float rounding (e.g. ``1/3 - 1/6`` against ``1/6``) must not
+split a value into two, but genuinely distinct floats (a tie-break ``x + i * 1e-14``)
+stay distinct."""
 
 
 def merge_close(values: set) -> frozenset:
@@ -197,7 +293,11 @@ def merge_close(values: set) -> frozenset:
     ``-0.9999999999999999``), or else a whole float, or else its smallest float; ints
     are never dropped.  (A set holding ``5.0`` holds ``5`` too: they are equal.)
     """
-    numbers = sorted(v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool))
+    numbers = sorted(
+        v
+        for v in values
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    )
     if len(numbers) < 2:
         return frozenset(values)
     runs: list[list] = []
@@ -221,17 +321,27 @@ def representative(value: Any, values: frozenset | None) -> Any:
     """The member of ``values`` that stands for ``value``: the value itself, or the number
     that :func:`merge_close` kept in its place.  Blocks encode through this, so a
     rounding twin (``-1 - 2/3`` against ``0 - 5/3``) is written to the node's own
-    direction, not to a stray one that decodes as None."""
+    direction, not to a stray one that decodes as None.  Logarithmic in the set size."""
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if values is None or not number or value in values:
+    if values is None or not number or value in values or not math.isfinite(value):
         return value
+    numbers = _sorted_numbers(values)
     tol = CLOSE * max(1.0, abs(value))
-    close = [
-        v
-        for v in values
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v - value) <= tol
-    ]
+    at = bisect.bisect_left(numbers, value)
+    close = [v for v in numbers[max(0, at - 1) : at + 1] if abs(v - value) <= tol]
     return min(close, key=lambda v: abs(v - value)) if close else value
+
+
+@functools.lru_cache(maxsize=64)
+def _sorted_numbers(values: frozenset) -> tuple:
+    """The finite plain numbers of a value set, sorted (cached: sets are immutable)."""
+    return tuple(
+        sorted(
+            v
+            for v in values
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        )
+    )
 
 
 def _product_size(pools: list[list]) -> int:
@@ -321,7 +431,10 @@ def _constant_sop(expr: rasp.ConstantSOp, inf: _Inference) -> ValueSet:
 
 
 def _selector_width(expr: rasp.SelectorWidth, inf: _Inference) -> ValueSet:
-    return frozenset(range(inf.max_seq_len + 1))
+    cover = inf.covers(expr.selector)
+    if cover.widths is not None:
+        return cover.widths
+    return frozenset(range(1 if cover.nonempty else 0, inf.max_seq_len + 1))
 
 
 def _aggregate(expr: rasp.Aggregate, inf: _Inference) -> ValueSet:
@@ -329,18 +442,19 @@ def _aggregate(expr: rasp.Aggregate, inf: _Inference) -> ValueSet:
     if inner is None:
         return None
     held = [v for value in inner for v in inf.variants(expr.sop, value)]
+    default = [] if inf.covers(expr.selector).nonempty else [expr.default]
     if rasp.is_categorical(expr):
-        return inf.settle(expr.label, [*held, expr.default])
+        return inf.settle(expr.label, [*held, *default])
     numbers = [v for v in inner if _is_number(v)]
     if len(numbers) != len(inner):
         return None  # validation explains: a mean needs numbers
-    means = mean_values(numbers, inf.max_seq_len)
+    means = mean_values(numbers, inf.max_seq_len, MAX_NUMERICAL)
     if means is None:
         return None
     # One selected key gives its own value (an int, a bool); several give a float.  The
     # inputs are floats already, so exact means of them can be rounding twins too.
     several = [float(m) for m in means] if inf.max_seq_len > 1 else []
-    return inf.settle(expr.label, [*held, *several, expr.default], shown=means)
+    return inf.settle(expr.label, [*held, *several, *default], shown=means)
 
 
 def _zip(expr: Zip, inf: _Inference) -> ValueSet:
@@ -353,21 +467,19 @@ def _zip(expr: Zip, inf: _Inference) -> ValueSet:
 
 
 def _select(expr: rasp.Select, inf: _Inference) -> ValueSet:
-    """Selectors have no value set, but a predicate must not tell twins apart either."""
+    """Selectors have no value set, but a predicate must not tell twins apart, and the
+    pairs on which it raises are recorded (the evaluator rejects inputs holding them)."""
     keys, queries = inf.of(expr.keys), inf.of(expr.queries)
-    key_twins, query_twins = inf.twins.get(expr.keys.label), inf.twins.get(expr.queries.label)
-    if keys is None or queries is None or not (key_twins or query_twins):
+    if keys is None or queries is None or len(keys) * len(queries) > MAX_VALUES * 50:
         return None
-    pairs = [(k, q) for k in key_twins or () for q in queries]
-    pairs += [(k, q) for q in query_twins or () for k in keys]
-    for k, q in pairs:
+    predicate = expr.predicate
+    for k, q in itertools.product(keys, queries):
         if k is None or q is None:
             continue
         variants = [inf.variants(expr.keys, k), inf.variants(expr.queries, q)]
-        outs = _outputs(lambda a, b: bool(expr.predicate(a, b)), variants)
-        _check_agree(expr.label, outs, inf)
-        if expr.label in inf.clashes:
-            break
+        outs = _outputs(lambda a, b: bool(predicate(a, b)), variants, inf, expr)
+        if len(outs) > 1 and expr.label not in inf.clashes:
+            _check_agree(expr.label, outs, inf)
     return None
 
 
@@ -375,8 +487,10 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (bool, int, float))
 
 
-def mean_values(values: list, max_count: int) -> frozenset | None:
-    """Every mean of 1..max_count values drawn (with repetition) from ``values``."""
+def mean_values(values: list, max_count: int, limit: int = MAX_VALUES) -> frozenset | None:
+    """Every mean of 1..max_count values drawn (with repetition) from ``values``, or None
+    past ``limit`` of them.  Sums are taken over integers (the values scaled by their
+    common denominator), so long sequences stay fast."""
     distinct = sorted({Fraction(v) for v in values})
     if not distinct:
         return frozenset()
@@ -384,12 +498,16 @@ def mean_values(values: list, max_count: int) -> frozenset | None:
         lo, hi = int(min(distinct)), int(max(distinct))
         fracs = {Fraction(k, n) for n in range(1, max_count + 1) for k in range(lo * n, hi * n + 1)}
         return frozenset(_plain(f) for f in fracs)
+    scale = math.lcm(*(f.denominator for f in distinct))
+    steps = [int(f * scale) for f in distinct]
     means: set[Fraction] = set()
-    sums: set[Fraction] = {Fraction(0)}
+    sums: set[int] = {0}
     for n in range(1, max_count + 1):
-        sums = {s + v for s in sums for v in distinct}
-        means.update(s / n for s in sums)
-        if len(sums) * len(distinct) > MAX_VALUES * 10 or len(means) > MAX_VALUES:
+        sums = {s + v for s in sums for v in steps}
+        if len(sums) * len(steps) > limit * 10:
+            return None
+        means.update(Fraction(s, n * scale) for s in sums)
+        if len(means) > limit:
             return None
     return frozenset(_plain(m) for m in means)
 
@@ -418,13 +536,25 @@ _RULES: dict[type, Callable[[Any, _Inference], ValueSet]] = {
 }
 
 
-def infer_values(graph: ProgramGraph, vocab: frozenset, max_seq_len: int) -> ValueInference:
-    """Value sets, twins and clashes of every node in ``graph`` (selectors' sets are None)."""
-    inf = _Inference(vocab, max_seq_len)
+def infer_values(
+    graph: ProgramGraph, vocab: frozenset, max_seq_len: int, causal: bool = False
+) -> ValueInference:
+    """Value sets, twins and clashes of every node in ``graph`` (selectors' sets are None),
+    for the model compiled with ``causal`` masking or without."""
+    inf = _Inference(vocab, max_seq_len, causal)
     for label in graph.order:
         expr = graph.expr(label)
         inf.sets[label] = _RULES.get(type(expr), _none)(expr, inf)
-    return ValueInference(inf.sets, inf.twins, inf.clashes)
+    failures = inf.failures.items()
+    return ValueInference(
+        inf.sets,
+        inf.twins,
+        inf.clashes,
+        raises={label: f for (label, raised), f in failures if raised},
+        unencodable={label: f for (label, raised), f in failures if not raised},
+        nonempty=frozenset(label for label, c in inf.coverage.items() if c.nonempty),
+        over_budget=dict(inf.over_budget),
+    )
 
 
 def infer_value_sets(graph: ProgramGraph, vocab: frozenset, max_seq_len: int) -> ValueSets:

@@ -17,6 +17,7 @@ key size; the model divides logits by ``sqrt(K)``, which the query side undoes.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +29,9 @@ from compiler.blocks import HeadBlock, MLPBlock, encode
 from compiler.graph import ProgramGraph
 from compiler.layers import Schedule
 from compiler.residual import ResidualSpace
+from rasp.errors import RaspcWarning
 
-__all__ = ["ModelConfig", "emit_params", "input_encoding"]
+__all__ = ["ModelConfig", "emit_params", "input_encoding", "model_cost"]
 
 Params = dict[str, dict[str, np.ndarray]]
 
@@ -199,4 +201,33 @@ def emit_params(
     params = {
         k: {n: a.astype(np.float32, copy=False) for n, a in v.items()} for k, v in params.items()
     }
+    _warn_if_large(params, cfg, graph.output)
     return params, cfg
+
+
+LARGE_PARAMS = 100_000_000
+"""Parameter count above which a compiled model is announced as slow to run."""
+LARGE_ACTIVATIONS = 256 * 2**20
+"""Activation bytes per sequence above which a compiled model is announced as slow."""
+
+
+def model_cost(params: Params, cfg: ModelConfig) -> tuple[int, int]:
+    """(parameter count, float32 bytes of activations for one full-length sequence):
+    every residual state, MLP hidden layer and attention pattern the model keeps."""
+    count = sum(a.size for group in params.values() for a in group.values())
+    positions = cfg.max_seq_len + 1
+    per_layer = 2 * cfg.d_model + cfg.mlp_hidden_size + cfg.num_heads * positions
+    return count, 4 * positions * (cfg.d_model + cfg.num_layers * per_layer)
+
+
+def _warn_if_large(params: Params, cfg: ModelConfig, output: str) -> None:
+    count, activations = model_cost(params, cfg)
+    if count > LARGE_PARAMS or activations > LARGE_ACTIVATIONS:
+        warnings.warn(
+            f"{output}: the compiled model is large ({count:,} parameters, "
+            f"{activations / 2**20:,.0f} MiB of activations per sequence; d_model "
+            f"{cfg.d_model:,}, MLP width {cfg.mlp_hidden_size:,}), so running it will be "
+            "slow; shrink the vocabulary or max_seq_len, or round intermediate values",
+            RaspcWarning,
+            stacklevel=4,
+        )

@@ -23,6 +23,9 @@ _EXPORTS = {
     "evaluate_compression": "models.compression",
     "save_compressed": "models.compression",
     "load_compressed": "models.compression",
+    "CompressionSettings": "models.compression",
+    "sweep": "models.compression.sweep",
+    "SweepTable": "models.compression.sweep",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -9,58 +9,180 @@
     raspc plot reverse_model attention -o attn.png --tokens a b c
     raspc verify reverse --max-seq-len 4            # exit status 1 if any node disagrees
 
-User errors (a bad program spec, an unknown token, a program the compiler
-refuses) print one ``raspc: error: ...`` message and exit with status 2.
+Vocabularies: ``--vocab 1,2,x`` reads each comma-separated token as an int, else a
+float, else a string (so ``1,2,x`` is ``(1, 2, "x")`` and ``0.5,1.5`` is two
+floats); ``--vocab '[0.5, 1.5, "x"]'`` is JSON (the way to pass ``"1"`` as a
+string); ``--vocab @tokens.json`` (or a path ending in ``.json`` / ``.txt``) reads
+either form from a file.
+
+Exit status: 0 success; 1 ``verify`` found a mismatch or checked nothing (every
+input outside the program's domain); 2 a user error (a bad argument or program
+spec, an unknown token, a program the compiler refuses, a missing, corrupted or
+truncated model folder, output closed early as in ``raspc inspect --json | head``),
+always reported as exactly one line ``raspc: error: ...`` on stderr; 3 an
+internal error (a raspc bug), also one line (``RASPC_TRACEBACK=1`` shows the
+traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.metadata
 import importlib.util
 import inspect as pyinspect
 import json
+import math
+import os
+import re
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import rasp
-from rasp.errors import RaspcError, RaspcValueError
+from rasp.errors import RaspcError, RaspcValueError, RaspcWarning
 
 __all__ = ["main", "parse_vocab", "load_program", "parse_tokens"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 CIRCUIT_FILE = "circuit.json"
 
 
 # ---------------------------------------------------------------- helpers
 
 
-def parse_vocab(text: str) -> tuple:
-    """``"1,2,3"`` -> ``(1, 2, 3)``; ``"a,b"`` -> ``("a", "b")`` (ints when every item is one)."""
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items:
-        raise RaspcValueError(f"--vocab {text!r} is empty; give tokens separated by commas: a,b,c")
+class UsageError(RaspcValueError):
+    """A command-line argument argparse refuses (unknown option, bad choice, not an int)."""
+
+
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
+_VOCAB_FILE_SUFFIXES = (".json", ".txt")
+
+
+def _plain_token(text: str) -> int | float | str:
+    """One comma-form token: an int if it reads as one, else a (finite) float, else the
+    string itself (``nan`` and ``inf`` stay strings)."""
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        value = float(text)
+        if not math.isfinite(value):
+            raise RaspcValueError(f"--vocab: the token {text!r} overflows to {value}")
+        return value
+    return text
+
+
+def _json_token(value: Any, source: str) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RaspcValueError(f"{source}: the token {value!r} is not a finite number")
+    if isinstance(value, (str, int, float)):  # bool is an int
+        return value
+    kind = "null" if value is None else type(value).__name__
+    raise RaspcValueError(
+        f"{source}: tokens must be strings or numbers, found {value!r} ({kind}); None is "
+        "the value 'no value', not a token"
+    )
+
+
+def _check_vocab(tokens: list[Any], source: str) -> tuple:
+    if not tokens:
+        raise RaspcValueError(f"{source} is empty; give tokens, e.g. --vocab a,b,c")
+    seen: dict[Any, Any] = {}
+    for token in tokens:
+        if token in seen:
+            same = "twice" if repr(seen[token]) == repr(token) else f"and {seen[token]!r}"
+            raise RaspcValueError(
+                f"{source} lists the token {token!r} {same} (Python treats them as one "
+                "token); list each token once"
+            )
+        seen[token] = token
+    return tuple(tokens)
+
+
+def _vocab_text(text: str) -> tuple[str, str]:
+    """``(content, source)``: the text itself, or a file's content for ``@file`` and for
+    an existing path ending in .json or .txt."""
+    path_text = text[1:] if text.startswith("@") else text
+    is_file = text.startswith("@") or (
+        path_text.endswith(_VOCAB_FILE_SUFFIXES) and Path(path_text).is_file()
+    )
+    if not is_file:
+        return text, f"--vocab {text!r}"
     try:
-        return tuple(int(item) for item in items)
-    except ValueError:
-        return tuple(items)
+        return Path(path_text).read_text(encoding="utf-8"), f"vocabulary file {path_text!r}"
+    except (OSError, UnicodeDecodeError) as err:
+        raise RaspcValueError(f"cannot read the vocabulary file {path_text!r}: {err}") from None
+
+
+def parse_vocab(text: str) -> tuple:
+    """A vocabulary from the command line.
+
+    * JSON list: ``'[0.5, 1.5, "x"]'`` -> ``(0.5, 1.5, "x")`` (strings, ints, floats, bools);
+    * comma form: ``"1,2,x"`` -> ``(1, 2, "x")``, each token an int, else a float, else a
+      string (so ``"0.5,1.5"`` is two floats);
+    * ``@file`` (or a path ending in .json / .txt): either form read from the file, where
+      newlines separate tokens as commas do.
+    """
+    content, source = _vocab_text(text)
+    stripped = content.strip()
+    if stripped.startswith(("[", "{")):
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError as err:
+            raise RaspcValueError(
+                f"{source} is not a valid JSON list ({err.msg} at column {err.colno}); write "
+                """e.g. '[1, 2.5, "x"]'"""
+            ) from None
+        if not isinstance(data, list):
+            raise RaspcValueError(f"{source}: expected a JSON list of tokens")
+        return _check_vocab([_json_token(v, source) for v in data], source)
+    items = [item.strip() for item in re.split(r"[,\n]", content) if item.strip()]
+    return _check_vocab([_plain_token(item) for item in items], source)
 
 
 def parse_tokens(words: Sequence[str], vocab: Sequence[Any]) -> list[Any]:
-    """Command-line words -> vocabulary tokens (``"3"`` is the int 3 when the vocab holds ints)."""
-    by_text: dict[str, Any] = {}
+    """Command-line words -> vocabulary tokens: a word names the token whose ``str`` it
+    is (``"3"`` is the int 3 when the vocab holds ints); where two tokens print alike
+    (``1`` and ``"1"``) write the JSON form (``1`` or ``'"1"'``)."""
+    by_text: dict[str, list[Any]] = {}
     for token in vocab:
-        by_text.setdefault(str(token), token)
-    out = []
-    for word in words:
-        if word not in by_text:
-            raise RaspcValueError(
-                f"token {word!r} is not in the model's vocabulary {list(vocab)!r}; pass tokens "
-                "from the vocabulary"
-            )
-        out.append(by_text[word])
-    return out
+        by_text.setdefault(str(token), []).append(token)
+    return [_token(word, by_text, vocab) for word in words]
+
+
+def _token(word: str, by_text: dict[str, list[Any]], vocab: Sequence[Any]) -> Any:
+    matches = by_text.get(word, [])
+    if len(matches) == 1:
+        return matches[0]
+    try:
+        literal = json.loads(word)
+    except ValueError:
+        literal = None
+    if literal is not None and not isinstance(literal, (list, dict)):
+        typed = [t for t in vocab if type(t) is type(literal) and t == literal]
+        if typed:
+            return typed[0]
+    if matches:
+        forms = " or ".join(repr(json.dumps(t)) for t in matches)
+        raise RaspcValueError(f"token {word!r} is ambiguous in this vocabulary; write {forms}")
+    raise RaspcValueError(
+        f"token {word!r} is not in the model's vocabulary {list(vocab)!r}; pass tokens "
+        "from the vocabulary (in JSON form, e.g. '\"1\"', where two print alike)"
+    )
+
+
+def _input(words: Sequence[str], layout: Any) -> list[Any]:
+    """One input for a saved model: known tokens, no longer than it was compiled for."""
+    if len(words) > layout.max_seq_len:
+        raise RaspcValueError(
+            f"the input has {len(words)} tokens, but the model takes at most "
+            f"{layout.max_seq_len} (its max_seq_len); pass fewer tokens or recompile with "
+            "--max-seq-len"
+        )
+    return parse_tokens(words, layout.vocab)
 
 
 def _library() -> dict[str, Any]:
@@ -92,7 +214,7 @@ def load_program(spec: str, max_seq_len: int) -> rasp.SOp:
         module_spec.loader.exec_module(module)
     except RaspcError:
         raise
-    except Exception as err:
+    except (Exception, SystemExit) as err:
         raise RaspcValueError(
             f"importing {str(path)!r} failed: {type(err).__name__}: {err}"
         ) from err
@@ -102,12 +224,15 @@ def load_program(spec: str, max_seq_len: int) -> rasp.SOp:
         raise RaspcValueError(
             f"{str(path)!r} has no function {func_name!r}; its functions are {found}"
         )
-    takes_length = "max_seq_len" in pyinspect.signature(func).parameters
+    try:
+        takes_length = "max_seq_len" in pyinspect.signature(func).parameters
+    except (TypeError, ValueError):
+        takes_length = False
     try:
         program = func(max_seq_len=max_seq_len) if takes_length else func()
     except RaspcError:
         raise
-    except Exception as err:
+    except (Exception, SystemExit) as err:
         raise RaspcValueError(f"{spec} raised {type(err).__name__}: {err}") from err
     if not isinstance(program, rasp.SOp):
         raise RaspcValueError(
@@ -135,6 +260,15 @@ def _program_settings(args: argparse.Namespace) -> tuple[rasp.SOp, tuple, int]:
     if max_seq_len < 1:
         raise RaspcValueError(f"--max-seq-len must be positive, found {max_seq_len}")
     return load_program(args.program, max_seq_len), vocab, max_seq_len
+
+
+def _compile(program: rasp.SOp, vocab: tuple, max_seq_len: int, args: argparse.Namespace) -> Any:
+    import compiler
+
+    options = {"partial": True} if args.partial else {}
+    return compiler.compile_rasp_to_model(
+        program, vocab, max_seq_len, causal=args.causal, **options
+    )
 
 
 def _fmt(value: Any) -> str:
@@ -177,12 +311,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    import compiler
     from compiler.circuit import circuit_map
     from models.io import save_model
 
     program, vocab, max_seq_len = _program_settings(args)
-    model = compiler.compile_rasp_to_model(program, vocab, max_seq_len, causal=args.causal)
+    model = _compile(program, vocab, max_seq_len, args)
     out = save_model(model, args.output)
     (out / CIRCUIT_FILE).write_text(json.dumps(circuit_map(model).to_json(), indent=1))
     print(f"compiled {program.label!r}: {_shape(model)}")
@@ -196,7 +329,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     model = _load(args.model)
     layout = model.layout
-    tokens = parse_tokens(args.tokens, layout.vocab)
+    tokens = _input(args.tokens, layout)
     out = model.apply([layout.bos, *tokens])
     print("input:  " + " ".join(_fmt(t) for t in tokens))
     print("output: " + " ".join(_fmt(v) for v in out.decoded[1:]))
@@ -254,7 +387,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     needs_tokens = args.kind in ("residual", "attention")
     if needs_tokens and not args.tokens:
         raise RaspcValueError(f"the {args.kind} plot runs one input: pass --tokens t1 t2 ...")
-    tokens = [model.layout.bos, *parse_tokens(args.tokens or [], model.layout.vocab)]
+    tokens = [model.layout.bos, *_input(args.tokens or [], model.layout)]
     if args.kind == "residual":
         path = plots.plot_residual(model, tokens, args.output)
     elif args.kind == "attention":
@@ -269,45 +402,61 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _merge(reports: list[Any], labels: Sequence[str]) -> Any:
-    """One report from per-chunk reports: counts add, the first failure per node wins."""
-    from models.verification import Report
+class _NoBar:
+    """Stands in for a tqdm bar when the ``compress`` extra (tqdm) is not installed."""
 
-    first: dict[str, Any] = {}
-    for report in reports:
-        for failure in report.failures:
-            first.setdefault(failure.label, failure)
-    return Report(
-        checked=sum(r.checked for r in reports),
-        out_of_domain=sum(r.out_of_domain for r in reports),
-        nodes=tuple(labels),
-        failures=tuple(first[label] for label in labels if label in first),
-    )
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def _progress(total: int, desc: str) -> Any:
+    """A tqdm progress bar on stderr, or a silent stand-in without tqdm."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar()
+    return tqdm(total=total, unit="input", desc=desc, file=sys.stderr, disable=None)
+
+
+def _verdict(report: Any) -> str:
+    if not report.ok:
+        return "FAILED"
+    return "OK" if report.checked else "NOTHING CHECKED (every input is outside the domain)"
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from models import verification
 
-    import compiler
-    from models.verification import input_space, verify
-
+    if args.samples < 1:
+        raise RaspcValueError(f"--samples must be positive, found {args.samples}")
     program, vocab, max_seq_len = _program_settings(args)
-    model = compiler.compile_rasp_to_model(program, vocab, max_seq_len, causal=args.causal)
-    inputs = input_space(model.layout.vocab, max_seq_len, samples=args.samples, seed=args.seed)
+    model = _compile(program, vocab, max_seq_len, args)
+    plan = verification.plan_inputs(
+        model.layout.vocab, max_seq_len, samples=args.samples, seed=args.seed
+    )
     reports = []
     chunk = 512
-    with tqdm(total=len(inputs), unit="input", desc="verify", file=sys.stderr, disable=None) as bar:
-        for start in range(0, len(inputs), chunk):
-            part = inputs[start : start + chunk]
-            reports.append(verify(model, part))
+    with _progress(len(plan.inputs), "verify") as bar, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RaspcWarning)  # a chunk may be vacuous; the sum says
+        for start in range(0, len(plan.inputs), chunk):
+            part = plan.inputs[start : start + chunk]
+            reports.append(verification.verify(model, part))
             bar.update(len(part))
-    report = _merge(reports, list(model.layout.nodes))
+    report = verification.merge_reports(
+        reports, list(model.layout.nodes), exhaustive=plan.exhaustive, space_size=plan.space_size
+    )
     if args.json:
         print(json.dumps(report.to_dict(), indent=1, default=str))
     else:
-        print(f"{program.label!r} ({_shape(model)}): {'OK' if report.ok else 'FAILED'}")
+        print(f"{program.label!r} ({_shape(model)}): {_verdict(report)}")
         print(report)
-    return EXIT_OK if report.ok else EXIT_FAILED
+    return EXIT_OK if report.passed else EXIT_FAILED
 
 
 # ---------------------------------------------------------------- parser
@@ -321,8 +470,9 @@ def _add_program(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--vocab",
-        help="input tokens separated by commas, e.g. 1,2,3 or a,b,c (ints when all are ints); "
-        "default for library programs: their registry vocabulary",
+        help="input tokens: comma-separated (each an int, else a float, else a string: "
+        """1,2,x), a JSON list ('[0.5, 1.5, "x"]'), or @FILE holding either; default for """
+        "library programs: their registry vocabulary",
     )
     parser.add_argument(
         "--max-seq-len",
@@ -330,15 +480,39 @@ def _add_program(parser: argparse.ArgumentParser) -> None:
         help="longest input (default: the registry's for library programs, else 5)",
     )
     parser.add_argument("--causal", action="store_true", help="compile a causal (masked) model")
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="compile even where a function raises on some inputs it can see (those inputs "
+        "read as None, with a warning listing them); without it such programs are refused",
+    )
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument raises :class:`UsageError` (one line, status 2 from
+    :func:`main`) instead of printing the usage block and exiting."""
+
+    def error(self, message: str) -> Any:
+        command = self.prog.removeprefix("raspc").strip()  # "" for the top-level parser
+        where = f"{command}: " if command else ""
+        raise UsageError(f"{where}{message} (see `{self.prog} --help`)")
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("raspc")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed as a package)"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="raspc",
         description="Compile RASP programs into transformers whose circuits are known ground "
         "truth; run, inspect, plot and verify them.",
         epilog="Run `raspc COMMAND --help` for a command's options.",
     )
+    parser.add_argument("--version", action="version", version=f"raspc {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="list the library programs", description="List rasp.lib.")
@@ -397,8 +571,9 @@ def _parser() -> argparse.ArgumentParser:
         "verify",
         help="compile a program and check every node against the evaluator",
         description="Compile a program and compare the model with rasp.evaluate at every node "
-        "on every input (or a seeded sample when there are too many); exit status 1 on any "
-        "mismatch.",
+        "on every input (or a seeded sample when there are too many), and say how many inputs "
+        "fell outside the program's domain and why; exit status 1 on any mismatch, and when "
+        "no input is in the domain (nothing was checked).",
     )
     _add_program(p)
     p.add_argument("--samples", type=int, default=500, help="inputs sampled when not exhaustive")
@@ -408,17 +583,66 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``raspc`` command line; returns the exit status."""
-    args = _parser().parse_args(argv)
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _error(message: str) -> None:
+    """Exactly one line on stderr (which may itself be closed)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"raspc: error: {_one_line(message)}", file=sys.stderr, flush=True)
+
+
+def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        print(f"raspc: warning: {_one_line(message)}", file=sys.stderr, flush=True)
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush
+    does not raise again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _run(argv: Sequence[str] | None) -> int:
     try:
-        return args.handler(args)
-    except RaspcError as err:
-        print(f"raspc: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as err:
-        print(f"raspc: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        args = _parser().parse_args(argv)
+    except SystemExit as done:  # --help and --version print and exit 0
+        return done.code if isinstance(done.code, int) else EXIT_OK
+    status = args.handler(args)
+    sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``raspc`` command line; returns the exit status (see the module doc)."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return _run(argv)
+        except BrokenPipeError:
+            _silence_stdout()
+            _error("output closed early (broken pipe); the command's output was cut off")
+            return EXIT_USAGE
+        except RaspcError as err:
+            _error(str(err))
+            return EXIT_USAGE
+        except OSError as err:
+            _error(f"{err.strerror or err}: {err.filename}" if err.filename else str(err))
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            _error("interrupted")
+            return 130
+        except Exception as err:
+            if os.environ.get("RASPC_TRACEBACK"):
+                raise
+            _error(
+                f"internal error: {type(err).__name__}: {err} (a raspc bug: please report it "
+                "with the command; RASPC_TRACEBACK=1 shows the traceback)"
+            )
+            return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

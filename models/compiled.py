@@ -24,6 +24,7 @@ from compiler.layout import ModelLayout
 from compiler.weights import ModelConfig
 from models.encoders import CategoricalOutputEncoder, InputEncoder, NumericalOutputEncoder
 from models.transformer import make_forward
+from rasp.errors import RaspcValueError
 
 __all__ = ["CompiledModel", "ModelOutput", "ACTIVATION_BUDGET"]
 
@@ -154,11 +155,42 @@ class CompiledModel:
         self.forward = make_forward(self.model_config, self.input_encoder.pad_id)
         self._jitted = jax.jit(self.forward)
 
+    def _unpadded(self, tokens: Sequence[Any]) -> tuple[list[Any], int]:
+        """``tokens`` without the ``compiler_pad`` tokens that end it, and how many there
+        were; PAD anywhere else is refused (it would hide the tokens after it)."""
+        tokens = list(tokens)
+        pad = self.input_encoder.pad_token
+        real = len(tokens)
+        while real and tokens[real - 1] == pad:
+            real -= 1
+        inside = next((i for i, tok in enumerate(tokens[:real]) if tok == pad), None)
+        if inside is not None:
+            raise RaspcValueError(
+                f"the padding token {pad!r} at position {inside} is followed by real tokens; "
+                "padding may only fill the end of a sequence"
+            )
+        if len(tokens) - 1 > self.input_encoder.max_seq_len:
+            raise RaspcValueError(
+                f"the input has {len(tokens)} tokens with BOS and padding, but the model was "
+                f"compiled for at most {self.input_encoder.max_seq_len + 1}; pad less or "
+                "recompile with a larger max_seq_len"
+            )
+        return tokens[:real], len(tokens) - real
+
     def apply(self, tokens: Sequence[Any]) -> ModelOutput:
-        """Run one input that starts with BOS: ``model.apply(["compiler_bos", *tokens])``."""
-        ids = np.asarray([self.input_encoder.encode(tokens)])
-        out = self._jitted(self.params, ids)
+        """Run one input that starts with BOS: ``model.apply(["compiler_bos", *tokens])``.
+
+        As in Tracr, the input may end with ``compiler_pad`` tokens (to batch inputs of
+        several lengths at one width): padded positions are masked out of every
+        attention, so the real positions decode as without padding; the padded ones
+        decode as None.
+        """
+        real, n_pad = self._unpadded(tokens)
+        ids = self.input_encoder.encode(real) + [self.input_encoder.pad_id] * n_pad
+        out = self._jitted(self.params, np.asarray([ids]))
         decoded = self.output_encoder.decode(np.asarray(out["output"][0]))
+        if n_pad:
+            decoded = [*decoded[: len(real)], *([None] * n_pad)]
         return ModelOutput.from_forward(out, decoded, self.input_encoder.bos_token)
 
     def run_chunks(
@@ -173,11 +205,22 @@ class CompiledModel:
 
     def run_batch(self, batch: Sequence[Sequence[Any]], chunk: int = 1024) -> list[list[Any]]:
         """Decoded outputs for many inputs *without* BOS (``[[t1, t2, ...], ...]``), of
-        any mixed lengths; each returned list has one value per input token."""
+        any mixed lengths; each returned list has one value per input token.  Inputs may
+        end with ``compiler_pad`` tokens (as in :meth:`apply`): those positions give None."""
+        bos = self.input_encoder.bos_token
+        pads = []
+        unpadded = []
+        for seq in batch:
+            real, n_pad = self._unpadded([bos, *seq])
+            unpadded.append(real[1:])
+            pads.append(n_pad)
         results: list[list[Any]] = []
-        for part, out, _ in self.run_chunks(batch, chunk):
+        row0 = 0
+        for part, out, _ in self.run_chunks(unpadded, chunk):
             for row, seq in enumerate(part):
-                results.append(self.output_encoder.decode(out[row, 1 : len(seq) + 1]))
+                values = self.output_encoder.decode(out[row, 1 : len(seq) + 1])
+                results.append([*values, *([None] * pads[row0 + row])])
+            row0 += len(part)
         return results
 
     def __repr__(self) -> str:

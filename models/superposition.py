@@ -1,71 +1,77 @@
-"""What a compressed model did with each residual direction: kept it, dropped it, or
-overlapped it with others; accuracy against the compressed width; plots.
+"""What a compressed model did with each residual direction and each RASP node.
 
 Notation as in :mod:`models.compression`: ``write [D, d]`` sends the compiled model's
-labelled residual directions ("features", one per ``residual_labels`` entry)
-into d dimensions, row ``i`` being where feature ``i`` lands; ``read [d, D]``
-brings them back.  Two D x D matrices describe the result:
+labelled residual directions ("features", one per ``residual_labels`` entry) into d
+dimensions; row ``W_i = write[i]`` is where feature ``i`` lands, ``W_hat_i`` its unit
+vector.  Per feature (:func:`feature_stats`):
 
-* the Gram matrix ``write @ write.T`` (the paper's ``W^T W``, whose ``W`` is
-  ``write.T``): squared feature norms on the diagonal, the overlap of every pair
-  of features off it;
-* the round trip ``M = write @ read``: ``M[i, j]`` is how much a reader of
-  feature ``j`` sees when feature ``i`` is present (the Gram matrix when tied).
+* **norm** ``||W_i||``: how long its compressed vector is;
+* **interference** ``sum_{j != i} (W_hat_i . W_j)^2``: how much the other features
+  project onto its direction;
+* **dimensionality** (Elhage et al., 2022, "Toy Models of Superposition"):
+  ``D_i = ||W_i||^2 / sum_j (W_hat_i . W_j)^2``, the fraction of a dimension the
+  feature owns: 1 alone in its direction, 1/2 in an antipodal pair, 0 when it is not
+  represented.  The sum over features is the number of dimensions in use.
 
-Each feature is classified from ``M``, with these documented thresholds:
+A feature's status follows from those: **dropped** when ``||W_i||^2`` is below
+``DROP_NORM`` (the projection keeps less than a hundredth of it), else **orthogonal**
+when ``D_i >= 1 - SHARED_TOLERANCE`` (it owns its direction, whatever its length:
+compiled layers read with large gains, so a shortened feature can still work), else
+**superposed**.  These describe geometry, not use; :func:`feature_usage` measures use
+(how often each feature is active, how much accuracy drops without it) and
+:func:`node_decodability` says which RASP node's value stops being readable, right
+after the sub-layer that writes it (from :func:`compiler.circuit.circuit_map`), as d
+shrinks.
 
-* **dropped** when ``M[i, i] < DROP_THRESHOLD`` (0.5): a reader recovers less
-  than half of it, below the compiled read-out's own 0.5 decision threshold;
-* **superposed** when kept and some other feature ``j`` has
-  ``|M[i, j]|`` or ``|M[j, i]|`` at least ``OVERLAP_THRESHOLD`` (0.1): it shares
-  directions with ``j``, and each leaks into the other's reads;
-* **orthogonal** when kept and every overlap is below ``OVERLAP_THRESHOLD``.
-
-These describe geometry, not use: compiled layers read with large gains
-(attention scores at a scale of 100), so a feature recovered at 0.3 can still
-steer a head exactly (sort_unique at d = 16 is exact with most of its
-selector-width values "dropped").  Ablate a feature to test what it does.
-
-Plots need matplotlib (``pip install 'raspc[plot]'``), imported on first use;
-they draw on a bare ``Figure`` (Agg), never touching pyplot's global state, and
-write PNG or SVG according to the file suffix.
+Plots need matplotlib (``pip install 'raspc[plot]'``), imported on first use; they
+draw on a bare ``Figure`` (Agg), never touching pyplot's global state, and write PNG
+or SVG according to the file suffix.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from models.compression import CompressedModel, compress, evaluate_compression
+from models.compression import CompressedModel
+from models.compression.sweep import CellResult, SweepTable, sweep
 from rasp.errors import RaspcError, RaspcTypeError, RaspcValueError
 
 __all__ = [
-    "DROP_THRESHOLD",
-    "OVERLAP_THRESHOLD",
+    "DROP_NORM",
+    "SHARED_TOLERANCE",
+    "STATUSES",
+    "CellResult",
     "FeatureStats",
-    "Sweep",
-    "SweepPoint",
+    "FeatureUsage",
+    "NodeDecodability",
+    "SweepTable",
     "classify_features",
+    "dimensionality",
     "feature_stats",
+    "feature_usage",
     "gram",
+    "interference_matrix",
+    "node_decodability",
     "plot_features",
+    "plot_geometry",
     "plot_gram",
     "plot_history",
+    "plot_nodes",
     "plot_sweep",
     "round_trip",
     "sweep",
 ]
 
-DROP_THRESHOLD = 0.5
-"""A feature whose round trip ``M[i, i]`` is below this is dropped."""
+DROP_NORM = 0.01
+"""A feature whose squared norm ``||W_i||^2`` is below this is dropped."""
 
-OVERLAP_THRESHOLD = 0.1
-"""A kept feature with an overlap ``|M[i, j]|`` (either way) at least this is superposed."""
+SHARED_TOLERANCE = 0.05
+"""A kept feature with dimensionality below ``1 - SHARED_TOLERANCE`` is superposed."""
 
 STATUSES = ("orthogonal", "superposed", "dropped")
 
@@ -95,9 +101,32 @@ def _matrices(model: CompressedModel | np.ndarray, read: np.ndarray | None):
 
 def round_trip(model: CompressedModel | np.ndarray, read: np.ndarray | None = None) -> np.ndarray:
     """``M = write @ read`` [D, D] for a compressed model (its read-out's read matrix)
-    or for a bare ``write`` matrix (tied when ``read`` is None)."""
+    or for a bare ``write`` matrix (tied when ``read`` is None): ``M[i, j]`` is how much
+    a reader of feature ``j`` sees when feature ``i`` is present."""
     write, read = _matrices(model, read)
     return write @ read
+
+
+def interference_matrix(write: np.ndarray) -> np.ndarray:
+    """``(W_hat_i . W_j)`` [D, D]: how far feature ``j`` reaches along feature ``i``'s
+    direction (row ``i`` is zero for a zero-length feature)."""
+    w = np.asarray(write, dtype=np.float64)
+    norms = np.linalg.norm(w, axis=1)
+    unit = np.divide(w, norms[:, None], out=np.zeros_like(w), where=norms[:, None] > 1e-12)
+    return unit @ w.T
+
+
+def dimensionality(write: np.ndarray) -> np.ndarray:
+    """Elhage et al.'s ``D_i = ||W_i||^2 / sum_j (W_hat_i . W_j)^2`` [D] (0 for a
+    zero-length feature).
+
+    >>> dimensionality(np.array([[1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])).round(2).tolist()
+    [1.0, 0.5, 0.5]
+    """
+    proj = interference_matrix(write)
+    norms2 = (np.asarray(write, dtype=np.float64) ** 2).sum(1)
+    total = (proj**2).sum(1)
+    return np.divide(norms2, total, out=np.zeros_like(norms2), where=total > 1e-12)
 
 
 @dataclass(frozen=True)
@@ -105,11 +134,11 @@ class FeatureStats:
     """One residual direction after compression."""
 
     label: str
-    norm: float  # |write[i]|: how long its compressed vector is
+    norm: float  # ||W_i||
     recovered: float  # M[i, i]: how much of it a reader of it gets back
-    interference: float  # sqrt(sum_{j != i} M[j, i]^2): what other features add to its reads
-    overlap: float  # max_{j != i} max(|M[i, j]|, |M[j, i]|)
-    partner: str | None  # the feature of that largest overlap
+    interference: float  # sum_{j != i} (W_hat_i . W_j)^2
+    dimensionality: float  # D_i, in [0, 1]
+    partner: str | None  # the feature reaching furthest along its direction
     status: str  # "orthogonal", "superposed" or "dropped"
 
 
@@ -118,43 +147,44 @@ def classify_features(
     labels: Sequence[str] | None = None,
     read: np.ndarray | None = None,
     *,
-    drop_threshold: float = DROP_THRESHOLD,
-    overlap_threshold: float = OVERLAP_THRESHOLD,
+    drop_norm: float = DROP_NORM,
+    shared_tolerance: float = SHARED_TOLERANCE,
 ) -> list[FeatureStats]:
-    """Norms, interference and status of every feature of ``write [D, d]`` (tied
-    unless ``read [d, D]`` is given); see the module docstring for the rules.
+    """Norm, interference, dimensionality and status of every feature of ``write
+    [D, d]`` (``recovered`` uses ``read [d, D]``, tied when None); see the module
+    docstring for the rules.
 
     >>> stats = classify_features(np.array([[1.0, 0.0], [0.0, 0.05], [0.0, 1.0]]), "abc")
     >>> [(s.label, s.status) for s in stats]
-    [('a', 'orthogonal'), ('b', 'dropped'), ('c', 'orthogonal')]
+    [('a', 'orthogonal'), ('b', 'dropped'), ('c', 'superposed')]
     """
     w, r = _matrices(write, read)
-    m = w @ r
-    n = m.shape[0]
+    n = w.shape[0]
     labels = [str(i) for i in range(n)] if labels is None else [str(x) for x in labels]
     if len(labels) != n:
         raise RaspcValueError(f"expected {n} labels (one per row of write), found {len(labels)}")
-    off = np.abs(m) * (1 - np.eye(n))
-    both = np.maximum(off, off.T)
+    m = w @ r
+    proj = interference_matrix(w)
+    off = proj * (1 - np.eye(n))
+    dims = dimensionality(w)
     out = []
     for i in range(n):
-        recovered = float(m[i, i])
-        j = int(both[i].argmax()) if n > 1 else i
-        overlap = float(both[i, j]) if n > 1 else 0.0
-        if recovered < drop_threshold:
+        norm2 = float((w[i] ** 2).sum())
+        if norm2 < drop_norm:
             status = "dropped"
-        elif overlap >= overlap_threshold:
-            status = "superposed"
-        else:
+        elif dims[i] >= 1 - shared_tolerance:
             status = "orthogonal"
+        else:
+            status = "superposed"
+        j = int(np.abs(off[i]).argmax()) if n > 1 else i
         out.append(
             FeatureStats(
                 label=labels[i],
-                norm=float(np.linalg.norm(w[i])),
-                recovered=recovered,
-                interference=float(np.sqrt((off[:, i] ** 2).sum())),
-                overlap=overlap,
-                partner=labels[j] if n > 1 else None,
+                norm=float(np.sqrt(norm2)),
+                recovered=float(m[i, i]),
+                interference=float((off[i] ** 2).sum()),
+                dimensionality=float(dims[i]),
+                partner=labels[j] if n > 1 and abs(off[i, j]) > 1e-12 else None,
                 status=status,
             )
         )
@@ -163,110 +193,149 @@ def classify_features(
 
 def feature_stats(model: CompressedModel, **thresholds: float) -> list[FeatureStats]:
     """:func:`classify_features` for a compressed model, labelled with its residual
-    labels (untied models with a read matrix per layer are judged by the read-out's)."""
+    labels (untied models are judged by the read-out's read matrix)."""
     if not isinstance(model, CompressedModel):
         raise RaspcTypeError(f"feature_stats needs a CompressedModel, found {type(model).__name__}")
     return classify_features(model.write, model.residual_labels, model.read[-1], **thresholds)
 
 
-# ---------------------------------------------------------------- accuracy against d
+# ---------------------------------------------------------------- use: sparsity, importance
 
 
 @dataclass(frozen=True)
-class SweepPoint:
-    """One compressed width: exact-match accuracy on the evaluation inputs."""
+class FeatureUsage:
+    """How a feature is used by the compiled model on the evaluation inputs."""
 
-    d: int
-    accuracy: float
+    label: str
+    node: str | None  # the RASP node owning the direction (None: BOS, one, scratch)
+    activity: float  # fraction of token positions where it is non-zero (1 - sparsity)
+    importance: float  # exact-match accuracy lost when it alone is removed (compiled model)
+    dimensionality: float  # D_i in the compressed model
+
+
+def _eval_data(model: CompressedModel):
+    from models.compression.data import build_data, evaluation_inputs, output_spec
+    from models.compression.settings import CompressionSettings
+
+    program = model.program
+    if program is None:
+        raise RaspcValueError("this analysis needs the RASP program: attach it (program=...)")
+    settings = model.settings or CompressionSettings()
+    chosen = evaluation_inputs(program, model.layout, settings)
+    spec = output_spec(model.base, program, settings.atol)
+    return chosen, spec, build_data(model.base, program, spec, chosen.inputs).arrays()
+
+
+def _owners(model: CompressedModel) -> list[str | None]:
+    owner: list[str | None] = [None] * model.d_full
+    for label, node in model.layout.nodes.items():
+        for i in node.residual:
+            owner[i] = label
+    return owner
+
+
+def feature_usage(model: CompressedModel) -> list[FeatureUsage]:
+    """Activity (how often non-zero in the compiled model's final stream, over token
+    positions) and importance (accuracy of the compiled model with that direction
+    removed from the stream everywhere, subtracted from 1) of every feature, beside its
+    dimensionality after compression: do rarely active, unimportant features get
+    superposed first?"""
+    import jax.numpy as jnp
+
+    from models.compression.evaluation import correct
+    from models.compression.model import forward
+
+    _, spec, data = _eval_data(model)
+    cfg, pad = model.model_config, model.input_encoder.pad_id
+    ref = model.original(data["ids"])
+    final = np.asarray(ref["residuals"][-1]) if ref["residuals"] else np.asarray(ref["embeddings"])
+    active = (np.abs(final) > 1e-6)[data["valid"]].mean(0)  # [D]
+    loss = []
+    for i in range(model.d_full):
+        eye = jnp.eye(model.d_full).at[i, i].set(0.0)
+        out = forward(
+            model.params,
+            {"write": eye, "read": eye.T[None]},
+            data["ids"],
+            cfg=cfg,
+            pad_id=pad,
+            mode="layer",
+        )
+        loss.append(1.0 - float(np.asarray(correct(out["output"], data, spec)).all(-1).mean()))
+    dims = dimensionality(model.write)
+    return [
+        FeatureUsage(label, owner, float(active[i]), loss[i], float(dims[i]))
+        for i, (label, owner) in enumerate(zip(model.residual_labels, _owners(model)))
+    ]
+
+
+# ---------------------------------------------------------------- per RASP node
+
+
+@dataclass(frozen=True)
+class NodeDecodability:
+    """How exactly one RASP node's value can be read after the sub-layer writing it."""
+
+    label: str
+    computed_by: tuple[str, ...]  # circuit components (e.g. "L1H0", "L0MLP[0:3]")
+    ready: int  # the sub-layer after which it is read (-1: the embeddings)
+    accuracy: float  # fraction of inputs whose every position decodes as compiled
     token_accuracy: float
-    seconds: float  # training time (0 for d = D, the compiled model itself)
-    model: CompressedModel | None = field(default=None, repr=False, compare=False)
+    directions: int  # its residual directions
+    mean_dimensionality: float  # mean D_i over them (nan for none)
 
 
-@dataclass
-class Sweep:
-    """Accuracy against d for one program."""
-
-    name: str
-    d_full: int
-    points: dict[int, SweepPoint] = field(default_factory=dict)
-
-    def curve(self) -> tuple[list[int], list[float]]:
-        ds = sorted(self.points)
-        return ds, [self.points[d].accuracy for d in ds]
-
-    def smallest(self, at_least: float) -> int | None:
-        """The smallest trained d whose accuracy reaches ``at_least`` (None if none)."""
-        hits = [d for d, p in self.points.items() if p.accuracy >= at_least - 1e-12]
-        return min(hits) if hits else None
-
-    @property
-    def seconds(self) -> float:
-        return sum(p.seconds for p in self.points.values())
+def _matches(a: list, b: list, numerical: bool, tol: float) -> list[bool]:
+    if numerical:
+        return [abs(x - y) <= tol for x, y in zip(a, b)]
+    return [x == y for x, y in zip(a, b)]
 
 
-def sweep(
-    model: Any,
-    ds: Iterable[int] = (),
-    *,
-    name: str | None = None,
-    thresholds: Sequence[float] = (0.99, 1.0),
-    inputs: Sequence[Sequence[Any]] | None = None,
-    program: Any = None,
-    seeds: Sequence[int] = (0,),
-    keep_models: bool = False,
-    on_point: Callable[[SweepPoint], None] | None = None,
-    **compress_kwargs: Any,
-) -> Sweep:
-    """Train at each width in ``ds``, then bisect for the smallest d reaching each of
-    ``thresholds``, and score every model on ``inputs`` (default: the input space,
-    see :func:`models.compression.evaluate_compression`).  With several ``seeds``
-    each width is trained once per seed, until one is exact, and the most accurate
-    model is kept (restarts: the loss landscape of a compiled model has many poor
-    local minima).
+def node_decodability(model: CompressedModel) -> list[NodeDecodability]:
+    """For every RASP node, in dependency order: on the evaluation inputs, how often
+    decoding its directions right after the sub-layer that writes it (as the next
+    reader sees the stream) gives what the compiled model has there.  The first node
+    whose accuracy falls is the computation that broke first; everything reading it
+    inherits the error.  Numerical values count as right within half the smallest gap
+    between the node's possible values (1e-2 when they are not known)."""
+    from compiler.circuit import circuit_map
+    from models.decode import decode_directions
 
-    The bisection assumes accuracy grows with d, which training noise can break:
-    :meth:`Sweep.smallest` reports the smallest d actually trained that reached the
-    threshold, and every trained point is kept for the curve.  d = D is the compiled
-    model itself (exact, not trained).
-    """
-    program = program if program is not None else getattr(model, "program", None)
-    d_full = model.model_config.d_model
-    result = Sweep(name or model.layout.output, d_full)
-    result.points[d_full] = SweepPoint(d_full, 1.0, 1.0, 0.0)
-
-    def at(d: int) -> SweepPoint:
-        if d not in result.points:
-            start = time.perf_counter()
-            best = None
-            for seed in seeds:
-                small = compress(model, d, program=program, seed=seed, **compress_kwargs)
-                report = evaluate_compression(small, inputs, program=program)
-                if best is None or report.accuracy > best[1].accuracy:
-                    best = (small, report)
-                if report.accuracy >= 1.0:
-                    break  # nothing left to gain from another restart
-            small, report = best
-            seconds = time.perf_counter() - start
-            result.points[d] = SweepPoint(
-                d, report.accuracy, report.token_accuracy, seconds, small if keep_models else None
+    chosen, _, data = _eval_data(model)
+    circuit = circuit_map(model.base)
+    out, ref = model._run(data["ids"]), model.original(data["ids"])
+    dims = dimensionality(model.write)
+    values = getattr(model.base.compiled, "values", None) or {}
+    rows = []
+    lengths = data["valid"].sum(1)
+    for label, node in circuit.nodes.items():
+        layout = model.layout.nodes[label]
+        numerical = layout.encoding == "numerical"
+        known = (
+            sorted(float(v) for v in values.get(label, ()) if v is not None) if numerical else []
+        )
+        tol = float(np.diff(known).min()) / 2 if len(known) > 1 else 1e-2
+        pick = lambda o, r=node.ready: o["embeddings"] if r < 0 else o["residuals"][r]
+        got_all = decode_directions(model.layout, label, np.asarray(pick(out)))
+        want_all = decode_directions(model.layout, label, np.asarray(pick(ref)))
+        hits = right = 0
+        for row, n in enumerate(lengths):
+            ok = _matches(got_all[row][1 : n + 1], want_all[row][1 : n + 1], numerical, tol)
+            hits += sum(ok)
+            right += all(ok)
+        cols = list(layout.residual)
+        rows.append(
+            NodeDecodability(
+                label=label,
+                computed_by=tuple(node.computed_by),
+                ready=node.ready,
+                accuracy=right / max(len(chosen.inputs), 1),
+                token_accuracy=hits / max(int(lengths.sum()), 1),
+                directions=len(cols),
+                mean_dimensionality=float(dims[cols].mean()) if cols else float("nan"),
             )
-            if on_point is not None:
-                on_point(result.points[d])
-        return result.points[d]
-
-    for d in ds:
-        at(int(d))
-    for threshold in sorted(thresholds):
-        while True:
-            failing = [d for d, p in result.points.items() if p.accuracy < threshold - 1e-12]
-            lo = max(failing, default=0)
-            passing = [d for d, p in result.points.items() if d > lo and p.accuracy >= threshold]
-            hi = min(passing, default=d_full)
-            if hi - lo <= 1:
-                break
-            at((lo + hi) // 2)
-    return result
+        )
+    return rows
 
 
 # ---------------------------------------------------------------- plots
@@ -327,7 +396,7 @@ _COLORS = {"orthogonal": "tab:blue", "superposed": "tab:orange", "dropped": "tab
 
 
 def plot_features(model: CompressedModel, path: str | Path, *, title: str | None = None) -> Path:
-    """Per-feature norm (coloured by status) and interference, as bars."""
+    """Per-feature norm and dimensionality (coloured by status), as bars."""
     _check_suffix(path)
     stats = feature_stats(model)
     n = len(stats)
@@ -336,46 +405,90 @@ def plot_features(model: CompressedModel, path: str | Path, *, title: str | None
     xs = np.arange(n)
     colors = [_COLORS[s.status] for s in stats]
     top, bottom = axes[0, 0], axes[1, 0]
-    top.bar(xs, [s.recovered for s in stats], color=colors)
-    top.axhline(DROP_THRESHOLD, color="k", lw=0.8, ls="--")
-    top.set_ylabel("recovered M[i, i]")
+    top.bar(xs, [s.norm for s in stats], color=colors)
+    top.set_ylabel("norm ||W_i||")
     top.set_title(title or f"{model.layout.output}: features at d={model.d} (D={model.d_full})")
     for status, color in _COLORS.items():
         top.bar([0], [0], color=color, label=status)
     top.legend(fontsize=8)
     top.set_xticks(xs, [""] * n)
-    bottom.bar(xs, [s.interference for s in stats], color=colors)
-    bottom.axhline(OVERLAP_THRESHOLD, color="k", lw=0.8, ls="--")
-    bottom.set_ylabel("interference")
+    bottom.bar(xs, [s.dimensionality for s in stats], color=colors)
+    bottom.set_ylim(0, 1.05)
+    bottom.set_ylabel("dimensionality D_i")
     bottom.set_xticks(
         xs, [s.label for s in stats], rotation=90, fontsize=max(4.0, min(9.0, 260.0 / n))
     )
     return _save(fig, path)
 
 
-def plot_sweep(sweeps: Sweep | Sequence[Sweep], path: str | Path, *, title: str | None = None):
-    """Exact-match accuracy against d (left) and against d / D (right), one line per
-    program."""
+def plot_geometry(model: CompressedModel, path: str | Path, *, title: str | None = None) -> Path:
+    """The arrangement of the features' compressed vectors ``W_i``: in the plane of
+    the two principal axes of ``write`` (exact when d <= 2), each kept feature an
+    arrow; antipodal pairs and polygons show as arrows at 180 degrees or evenly
+    spread.  Dropped features are left out."""
     _check_suffix(path)
-    sweeps = [sweeps] if isinstance(sweeps, Sweep) else list(sweeps)
-    fig, axes = _figure(11.0, 4.5, cols=2)
-    for s in sweeps:
-        ds, acc = s.curve()
-        label = f"{s.name} (D={s.d_full})"
-        axes[0, 0].plot(ds, acc, marker="o", ms=3, label=label)
-        axes[0, 1].plot([d / s.d_full for d in ds], acc, marker="o", ms=3, label=label)
-    for ax, xlabel in ((axes[0, 0], "d"), (axes[0, 1], "d / D")):
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("exact-match accuracy")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8)
-    fig.suptitle(title or "accuracy against the compressed width")
+    w = np.asarray(model.write, dtype=np.float64)
+    _, _, vt = np.linalg.svd(w, full_matrices=False)
+    plane = w @ vt[:2].T if w.shape[1] >= 2 else np.c_[w[:, 0], np.zeros(len(w))]
+    stats = feature_stats(model)
+    fig, axes = _figure(6.5, 6.5)
+    ax = axes[0, 0]
+    for (x, y), s in zip(plane, stats):
+        if s.status == "dropped":
+            continue
+        ax.annotate("", (x, y), (0, 0), arrowprops={"arrowstyle": "->", "color": _COLORS[s.status]})
+        ax.text(x * 1.08, y * 1.08, s.label, fontsize=7, ha="center", va="center")
+    top = max(1e-6, float(np.abs(plane).max())) * 1.3
+    ax.set_xlim(-top, top)
+    ax.set_ylim(-top, top)
+    ax.set_aspect("equal")
+    ax.axhline(0, color="k", lw=0.3)
+    ax.axvline(0, color="k", lw=0.3)
+    kept = 2 if w.shape[1] >= 2 else 1
+    share = float((np.linalg.norm(plane) ** 2) / max(np.linalg.norm(w) ** 2, 1e-12))
+    ax.set_title(
+        title
+        or f"{model.layout.output} at d={model.d}: {kept} principal axes ({share:.0%} of the norm)",
+        fontsize=9,
+    )
     return _save(fig, path)
 
 
+def plot_nodes(model: CompressedModel, path: str | Path, *, title: str | None = None) -> Path:
+    """Per RASP node, in dependency order: how exactly its value decodes after the
+    sub-layer writing it, beside its mean dimensionality."""
+    _check_suffix(path)
+    rows = node_decodability(model)
+    n = len(rows)
+    fig, axes = _figure(max(6.0, 0.45 * n + 2.0), 5.0)
+    ax = axes[0, 0]
+    xs = np.arange(n)
+    ax.bar(xs - 0.2, [r.accuracy for r in rows], width=0.4, label="decodes exactly")
+    ax.bar(
+        xs + 0.2,
+        [np.nan_to_num(r.mean_dimensionality) for r in rows],
+        width=0.4,
+        label="mean dimensionality",
+    )
+    ax.set_ylim(0, 1.05)
+    ax.set_xticks(
+        xs, [f"{r.label}\n{','.join(r.computed_by)}" for r in rows], rotation=90, fontsize=7
+    )
+    ax.legend(fontsize=8)
+    ax.set_title(title or f"{model.layout.output} at d={model.d}: nodes after their sub-layer")
+    return _save(fig, path)
+
+
+def plot_sweep(table: SweepTable, path: str | Path, *, title: str | None = None) -> Path:
+    """Accuracy against d for a :class:`SweepTable` (see :meth:`SweepTable.plot`)."""
+    if not isinstance(table, SweepTable):
+        raise RaspcTypeError(f"plot_sweep needs a SweepTable, found {type(table).__name__}")
+    return table.plot(path, title=title)
+
+
 def plot_history(model: CompressedModel, path: str | Path, *, title: str | None = None) -> Path:
-    """Training loss per step and validation accuracy at each checkpoint."""
+    """Training loss per step and exact-match accuracy at each checkpoint (every
+    restart faint, the best solid), on the inputs the history names."""
     _check_suffix(path)
     history = model.history
     if history is None:
@@ -388,11 +501,16 @@ def plot_history(model: CompressedModel, path: str | Path, *, title: str | None 
     ax.plot(np.maximum(history.loss, 1e-6), lw=0.7, label="loss")  # exact starts sit at 0
     ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("loss")
+    ax.set_ylabel("loss (kept restart)")
     other = ax.twinx()
     steps = [c["step"] for c in history.checkpoints]
+    if history.checkpoints and "accuracies" in history.checkpoints[0]:
+        every = np.asarray([c["accuracies"] for c in history.checkpoints])
+        other.plot(steps, every, color="tab:green", lw=0.5, alpha=0.3)
     other.plot(steps, [c["accuracy"] for c in history.checkpoints], color="tab:green")
-    other.set_ylabel("validation accuracy", color="tab:green")
+    other.set_ylabel(
+        f"exact on {history.measured_on or 'evaluation inputs'}", color="tab:green", fontsize=8
+    )
     other.set_ylim(-0.02, 1.02)
     ax.axvline(history.best_step, color="k", lw=0.8, ls=":")  # the kept checkpoint
     ax.set_title(title or f"{model.layout.output}: training at d={model.d}")

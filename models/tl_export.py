@@ -22,6 +22,11 @@ unchanged, because they keep Tracr's interface (Haiku parameter paths,
 ``label:value`` residual labels, ``model_config``, ``output_encoder.encoding_map``);
 :func:`load_with_tracr_adapter` goes that way.
 
+Reading the logits back: a categorical position whose value is None has every
+logit ~0, and a plain ``argmax`` would still name a value there.
+:func:`decode_tl_logits` decodes the way ``model.apply`` does (the argmax value,
+None below the output encoder's threshold; the number for a numerical output).
+
 torch and transformer_lens are imported inside the functions (the ``tl`` extra).
 """
 
@@ -32,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models.cache import token_ids, unembed_matrix
+from models.encoders import NONE_THRESHOLD
 from rasp.errors import RaspcValueError
 
 if TYPE_CHECKING:
@@ -40,6 +46,7 @@ if TYPE_CHECKING:
     from transformer_lens.model_bridge import TransformerBridge
 
 __all__ = [
+    "decode_tl_logits",
     "load_with_tracr_adapter",
     "tl_inputs",
     "to_transformer_lens",
@@ -141,6 +148,50 @@ def tl_inputs(model: Any, tokens: Any) -> tuple[torch.Tensor, torch.Tensor]:
     ids = token_ids(model, tokens)
     mask = ids != model.input_encoder.pad_id
     return torch.tensor(ids, dtype=torch.long), torch.tensor(mask.astype(np.int64))
+
+
+def _decode_rows(model: Any, logits: np.ndarray) -> list[Any]:
+    """``logits [T, V]`` -> one value per position, as the output encoder decodes."""
+    out = model.layout.output_node
+    if out.encoding == "numerical":
+        return [float(v) for v in logits[:, 0]]
+    if not out.values:
+        return [None] * logits.shape[0]
+    best, top = logits.argmax(axis=-1), logits.max(axis=-1)
+    return [out.values[b] if t >= NONE_THRESHOLD else None for b, t in zip(best, top)]
+
+
+def decode_tl_logits(model: Any, logits: Any, attention_mask: Any = None) -> list[Any]:
+    """The exported model's ``logits`` (``[T, V]`` or ``[B, T, V]``, torch or numpy) read
+    back as program values, None included, exactly as ``model.apply`` reads them.
+
+    Each row starts with the BOS token, like ``model.apply(...).decoded``; with
+    ``attention_mask`` (from :func:`tl_inputs`) PAD positions are dropped.  Returns one
+    list for ``[T, V]`` logits, a list of lists for ``[B, T, V]``.
+    """
+    array = logits.detach().cpu().numpy() if hasattr(logits, "detach") else np.asarray(logits)
+    width = unembed_matrix(model.layout).shape[1]
+    if array.ndim not in (2, 3) or array.shape[-1] != width:
+        raise RaspcValueError(
+            f"expected logits [T, {width}] or [B, T, {width}] from this model's export, found "
+            f"shape {array.shape}; pass bridge(ids) for ids from tl_inputs(model, tokens)"
+        )
+    single = array.ndim == 2
+    batch = array[None] if single else array
+    if attention_mask is None:
+        mask = np.ones(batch.shape[:2], dtype=bool)
+    else:
+        mask = np.asarray(
+            attention_mask.cpu() if hasattr(attention_mask, "cpu") else attention_mask
+        ).astype(bool)
+        mask = mask[None] if mask.ndim == 1 else mask
+        if mask.shape != batch.shape[:2]:
+            raise RaspcValueError(
+                f"attention_mask has shape {mask.shape}, the logits {batch.shape[:2]} positions"
+            )
+    bos = model.input_encoder.bos_token
+    rows = [[bos, *_decode_rows(model, row[keep])[1:]] for row, keep in zip(batch, mask)]
+    return rows[0] if single else rows
 
 
 def load_with_tracr_adapter(model: Any) -> TransformerBridge:

@@ -9,6 +9,7 @@ K key_size, M MLP width.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import haiku as hk
@@ -17,7 +18,13 @@ import jax.numpy as jnp
 
 from compiler.weights import ModelConfig
 
-__all__ = ["make_forward"]
+__all__ = ["Hook", "make_forward"]
+
+Hook = Callable[[int, jax.Array], tuple[jax.Array, jax.Array]]
+"""``hook(site, x) -> (stream, seen)``, called before sub-layer ``site`` (0 .. 2L-1) and
+before the read-out (site 2L): the stream continues as ``stream`` and the sub-layer (or
+read-out) reads ``seen``.  Compression squeezes the stream here; without a hook both are
+``x``."""
 
 
 def _attention(x: jax.Array, mask: jax.Array, cfg: ModelConfig, layer: int) -> dict[str, Any]:
@@ -42,7 +49,9 @@ def _mlp(x: jax.Array, cfg: ModelConfig, layer: int) -> dict[str, Any]:
     return {"pre": pre, "hidden": hidden, "out": out}
 
 
-def _forward(token_ids: jax.Array, cfg: ModelConfig, pad_id: int) -> dict[str, Any]:
+def _forward(
+    token_ids: jax.Array, cfg: ModelConfig, pad_id: int, hook: Hook | None = None
+) -> dict[str, Any]:
     """Runs the model on ``token_ids [B, T]`` and returns every intermediate."""
     _, t = token_ids.shape
     token_embed = hk.Embed(cfg.vocab_size, cfg.d_model, name="token_embed")(token_ids)
@@ -68,14 +77,20 @@ def _forward(token_ids: jax.Array, cfg: ModelConfig, pad_id: int) -> dict[str, A
     }
     with hk.name_scope("transformer"):
         for layer in range(cfg.num_layers):
-            x = _layer(x, mask, cfg, layer, out)
-    out["output"] = x
+            x = _layer(x, mask, cfg, layer, out, hook)
+    out["output"] = x if hook is None else hook(2 * cfg.num_layers, x)[1]
     return out
 
 
-def _layer(x: jax.Array, mask: jax.Array, cfg: ModelConfig, layer: int, out: dict) -> jax.Array:
+def _layer(
+    x: jax.Array, mask: jax.Array, cfg: ModelConfig, layer: int, out: dict, hook: Hook | None
+) -> jax.Array:
+    def hooked(site: int, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return (x, x) if hook is None else hook(site, x)
+
     with hk.name_scope(f"layer_{layer}"):
-        attn = _attention(x, mask, cfg, layer)
+        x, seen = hooked(2 * layer, x)
+        attn = _attention(seen, mask, cfg, layer)
         x = x + attn["out"]
         out["layer_outputs"].append(attn["out"])
         out["residuals"].append(x)
@@ -84,7 +99,8 @@ def _layer(x: jax.Array, mask: jax.Array, cfg: ModelConfig, layer: int, out: dic
         out["attn_z"].append(attn["z"])
         for name in ("q", "k", "v"):
             out[f"attn_{name}"].append(attn[name])
-        mlp = _mlp(x, cfg, layer)
+        x, seen = hooked(2 * layer + 1, x)
+        mlp = _mlp(seen, cfg, layer)
         x = x + mlp["out"]
         out["layer_outputs"].append(mlp["out"])
         out["residuals"].append(x)
@@ -93,6 +109,9 @@ def _layer(x: jax.Array, mask: jax.Array, cfg: ModelConfig, layer: int, out: dic
     return x
 
 
-def make_forward(cfg: ModelConfig, pad_id: int):
-    """A pure ``apply(params, token_ids)`` for this config (Haiku-transformed, no RNG)."""
-    return hk.without_apply_rng(hk.transform(lambda ids: _forward(ids, cfg, pad_id))).apply
+def make_forward(cfg: ModelConfig, pad_id: int, hook: Hook | None = None):
+    """A pure ``apply(params, token_ids)`` for this config (Haiku-transformed, no RNG);
+    ``hook`` (see :data:`Hook`) lets a compressed model squeeze the stream between
+    sub-layers with the same forward pass."""
+    forward = hk.transform(lambda ids: _forward(ids, cfg, pad_id, hook))
+    return hk.without_apply_rng(forward).apply

@@ -18,7 +18,11 @@ __all__ = [
     "EvaluationError",
     "CompileError",
     "UnsupportedProgramError",
+    "ModelFileError",
     "Problem",
+    "RaspcWarning",
+    "CausalWarning",
+    "PartialFunctionWarning",
 ]
 
 
@@ -56,3 +60,21 @@ class CompileError(RaspcValueError):
 
 class UnsupportedProgramError(CompileError):
     """The program is valid RASP, but raspc cannot compile it faithfully."""
+
+
+class ModelFileError(RaspcValueError):
+    """A saved model directory is missing, corrupted or inconsistent; the message names
+    the file and the field."""
+
+
+class RaspcWarning(UserWarning):
+    """Root of raspc's warnings: a result that is legal but may surprise the user."""
+
+
+class CausalWarning(RaspcWarning):
+    """A causal compile whose masked evaluation differs from the whole-input program."""
+
+
+class PartialFunctionWarning(RaspcWarning):
+    """A function raised (or returned an unencodable value) on some inputs that were
+    mapped to None because the user opted in with ``partial=True``."""

@@ -11,23 +11,30 @@ Semantics beyond Tracr's, chosen so that compiled models can match them:
   never selects a key or query whose value is ``None``.
 * A categorical Aggregate must find one shared value among the selected keys;
   combining different values is an :class:`EvaluationError`, not a silent mean.
-* ``causal=True``: position ``i`` sees only positions ``<= i`` (selectors are
-  masked and ``length`` is ``i + 1``), so the output at ``i`` equals the
-  non-causal output of the prefix ending at ``i``.
+* ``causal=True`` is masked evaluation, what a causal model computes: every
+  selector, at every node, is masked to keys ``<= query``, and ``length`` is
+  ``i + 1`` at position ``i``.  Masking applies to the intermediates too, so
+  the output at ``i`` is *not* in general the non-causal output of the prefix
+  ending at ``i``: it is only when no intermediate looks ahead.  With
+  ``w = SelectorWidth(Select(tokens, tokens, TRUE))`` and then
+  ``SelectorWidth(Select(w, w, EQ))`` on ``["e", "e"]``, ``w`` is ``[1, 2]``
+  masked, so the output is ``[1, 1]``, while the prefixes ``["e"]`` and
+  ``["e", "e"]`` give ``[1]`` and ``[2, 2]``, i.e. ``[1, 2]``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import abc
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from rasp import expr as E
-from rasp.errors import EvaluationError, RaspcTypeError
-from rasp.walk import postorder
+from rasp.errors import EvaluationError, RaspcTypeError, RaspcValueError
+from rasp.walk import assign_labels, postorder
 
-__all__ = ["evaluate", "evaluate_all"]
+__all__ = ["DefaultRASPEvaluator", "RASPEvaluator", "evaluate", "evaluate_all"]
 
 Value = Any
 Result = list[Value] | np.ndarray  # SOp values, or a bool selector matrix [Tq, Tk]
@@ -192,16 +199,12 @@ def _aggregate(expr: E.Aggregate, ctx: _Context) -> Result:
 
 
 def _mean_aggregate(expr: E.Aggregate, sel: np.ndarray, values: list[Value]) -> Result:
-    numeric = np.zeros(len(values))
-    bad = np.zeros(len(values), dtype=bool)
-    for i, v in enumerate(values):
-        if isinstance(v, (bool, int, float, np.number)) and v is not None:
-            numeric[i] = float(v)
-        else:
-            bad[i] = True
+    bad = np.array(
+        [not isinstance(v, (bool, int, float, np.number)) for v in values], dtype=bool
+    ).reshape(len(values))
     out: list[Value] = []
     counts = sel.sum(axis=1)
-    sums = sel.astype(np.float64) @ numeric
+    sums, scale = _exact_sums(sel, [0 if b else v for v, b in zip(values, bad)])
     for q in range(sel.shape[0]):
         if counts[q] == 0:
             out.append(expr.default)
@@ -214,9 +217,34 @@ def _mean_aggregate(expr: E.Aggregate, sel: np.ndarray, values: list[Value]) -> 
             )
         if counts[q] == 1:
             out.append(values[int(np.argmax(sel[q]))])
-        else:
+        elif scale is None:  # inf or nan among the values: float arithmetic says what
             out.append(float(sums[q] / counts[q]))
+        else:  # int / int is correctly rounded: the exact mean, rounded once
+            out.append(int(sums[q]) / (int(counts[q]) * scale))
     return out
+
+
+def _exact_sums(sel: np.ndarray, numbers: list[Any]) -> tuple[np.ndarray, int | None]:
+    """Per query, the exact sum of the selected ``numbers`` as an integer count of
+    ``1 / scale`` (every float is an integer over a power of two), so that a mean is
+    the exact fraction of the selected values, rounded to float once, as the compiler's
+    value inference lists it (summing floats instead rounds at every addition: the mean
+    of three 0.2s would be 0.20000000000000004).  ``scale`` is None, and the sums are
+    floats, when a value is not finite."""
+    ratios: list[tuple[int, int]] = []
+    for v in numbers:
+        if isinstance(v, (bool, int, np.integer)):
+            ratios.append((int(v), 1))
+        elif not np.isfinite(v):
+            return sel.astype(np.float64) @ np.array(numbers, dtype=np.float64), None
+        else:
+            ratios.append(float(v).as_integer_ratio())
+    scale = max((den for _, den in ratios), default=1)
+    scaled = [num * (scale // den) for num, den in ratios]
+    biggest = max((abs(n) for n in scaled), default=0)
+    if biggest * max(len(scaled), 1) < 2**62:  # int64 cannot overflow: vectorised
+        return sel.astype(np.int64) @ np.array(scaled, dtype=np.int64), scale
+    return sel.astype(np.int64).astype(object) @ np.array(scaled, dtype=object), scale
 
 
 def _single_aggregate(expr: E.Aggregate, sel: np.ndarray, values: list[Value]) -> Result:
@@ -259,32 +287,60 @@ _EVALUATORS: dict[type, Callable[[Any, _Context], Result]] = {
 
 
 def evaluate_all(
-    program: E.RASPExpr, xs: Sequence[Value], *, causal: bool = False
+    program: E.RASPExpr,
+    xs: Sequence[Value],
+    *,
+    causal: bool = False,
+    interventions: Mapping[str, Sequence] | None = None,
 ) -> dict[str, Result]:
-    """The value of every node of ``program`` on ``xs``, keyed by label.
+    """The value of every node of ``program`` on ``xs``, keyed by the node's label within
+    the program (:func:`rasp.walk.assign_labels`: the labels the compiler, the circuit
+    map and saved models use; a name given twice is ``name``, then ``name_2``, ...).
 
-    Selector values are boolean numpy matrices ``[T_query, T_key]``.
+    Selector values are boolean numpy matrices ``[T_query, T_key]``.  ``interventions``
+    overrides nodes as in :func:`evaluate`.
     """
-    ctx = _run(program, xs, causal)
-    return {e.label: ctx.values[e.unique_id] for e in postorder(program)}
+    ctx = _run(program, xs, causal, interventions)
+    labels = assign_labels(program)
+    return {labels[e.unique_id]: ctx.values[e.unique_id] for e in postorder(program)}
 
 
-def evaluate(program: E.RASPExpr, xs: Sequence[Value], *, causal: bool = False) -> Result:
+def evaluate(
+    program: E.RASPExpr,
+    xs: Sequence[Value],
+    *,
+    causal: bool = False,
+    interventions: Mapping[str, Sequence] | None = None,
+) -> Result:
     """The value of ``program`` on the input ``xs``.
 
     An SOp gives a list with one value per position; a selector gives a list of
     rows of booleans, ``sel[q][k]``.
 
+    ``interventions`` maps node labels (those of :func:`evaluate_all`) to values that
+    replace the node's own, one per position (a selector: its ``[T_query, T_key]``
+    rows); every node downstream is computed from the replaced values, which is what
+    patching that node's residual directions does to a compiled model.
+
+    >>> import rasp
+    >>> rasp.evaluate(rasp.tokens + 1, [1, 2, 3], interventions={"tokens": [5, 5, 5]})
+    [6, 6, 6]
+
     >>> import rasp
     >>> rasp.evaluate(rasp.tokens + 1, [1, 2, 3])
     [2, 3, 4]
     """
-    ctx = _run(program, xs, causal)
+    ctx = _run(program, xs, causal, interventions)
     out = ctx.of(program)
     return out.tolist() if isinstance(out, np.ndarray) else out
 
 
-def _run(program: E.RASPExpr, xs: Sequence[Value], causal: bool) -> _Context:
+def _run(
+    program: E.RASPExpr,
+    xs: Sequence[Value],
+    causal: bool,
+    interventions: Mapping[str, Sequence] | None = None,
+) -> _Context:
     if not isinstance(program, E.RASPExpr):
         raise RaspcTypeError(f"evaluate: expected a RASP expression, found {program!r}")
     if isinstance(xs, (str, bytes)) or not isinstance(xs, Sequence):
@@ -292,6 +348,7 @@ def _run(program: E.RASPExpr, xs: Sequence[Value], causal: bool) -> _Context:
             f"evaluate: the input must be a list of tokens, found {type(xs).__name__} {xs!r}"
         )
     ctx = _Context(xs, causal)
+    overrides = _overrides(program, len(ctx.xs), interventions)
     for node in postorder(program):
         fn = _EVALUATORS.get(type(node))
         if fn is None:
@@ -299,5 +356,54 @@ def _run(program: E.RASPExpr, xs: Sequence[Value], causal: bool) -> _Context:
                 f"{node.label}: no evaluation rule for {type(node).__name__}; build programs "
                 "from the rasp primitives"
             )
-        ctx.values[node.unique_id] = fn(node, ctx)
+        value = overrides.get(node.unique_id)
+        ctx.values[node.unique_id] = fn(node, ctx) if value is None else value
     return ctx
+
+
+def _overrides(
+    program: E.RASPExpr, n: int, interventions: Mapping[str, Sequence] | None
+) -> dict[int, Result]:
+    """``interventions`` keyed by node id, checked: known labels, one value per position."""
+    if not interventions:
+        return {}
+    by_label = {label: uid for uid, label in assign_labels(program).items()}
+    nodes = {e.unique_id: e for e in postorder(program)}
+    out: dict[int, Result] = {}
+    for label, values in interventions.items():
+        if label not in by_label:
+            raise RaspcValueError(
+                f"interventions: no node {label!r} in {program.label!r}; its nodes are "
+                f"{sorted(by_label)}"
+            )
+        uid = by_label[label]
+        if isinstance(nodes[uid], E.Selector):
+            value: Result = np.asarray(values, dtype=bool)
+            ok = value.shape == (n, n)
+        else:
+            value = list(values)
+            ok = len(value) == n
+        if not ok:
+            raise RaspcValueError(
+                f"interventions: {label!r} needs one value per position of the {n}-token "
+                f"input, found {np.shape(values)}"
+            )
+        out[uid] = value
+    return out
+
+
+class RASPEvaluator(abc.ABC):
+    """Tracr's interface for evaluators: ``evaluate(expr, xs)``."""
+
+    @abc.abstractmethod
+    def evaluate(self, expr: E.RASPExpr, xs: Sequence[Value]) -> Any:
+        """The value of ``expr`` on the input ``xs``."""
+
+
+class DefaultRASPEvaluator(RASPEvaluator):
+    """Tracr's default evaluator, here raspc's: ``DefaultRASPEvaluator().evaluate(p, xs)``
+    is :func:`evaluate` (raspc's semantics, which its compiled models match; the
+    module docstring lists where they go beyond Tracr's)."""
+
+    def evaluate(self, expr: E.RASPExpr, xs: Sequence[Value]) -> Any:
+        return evaluate(expr, xs)

@@ -1,13 +1,18 @@
 """RASP expressions: immutable nodes of a program DAG.
 
 An expression is either an SOp (one value per position) or a Selector (a
-boolean query x key matrix).  Every expression carries a label fixed at
-construction: the user's name if given with :meth:`RASPExpr.named`, otherwise
-``{kind}_{n}`` where ``n`` is drawn once, when the object is built, from a
-process-wide counter.  Copies made by :meth:`RASPExpr.annotated` (and so by
-``numerical``/``categorical``) draw a fresh number, so two distinct unnamed
-expressions never share a label.  Two distinct expressions that a *user* gave
-the same name are refused when a program containing both is compiled.
+boolean query x key matrix).
+
+Names are for people, labels identify nodes.  A *name* is what the user gave
+with :meth:`RASPExpr.named`; several expressions may share one (as in Tracr:
+a helper called twice names its nodes the same).  A *label* is unique within a
+program and derived from the program's structure alone
+(:func:`rasp.walk.assign_labels`): the name where it is free, the name plus a
+suffix where names collide, ``{kind}_{n}`` numbered in traversal order for
+unnamed nodes.  The compiler, :func:`rasp.evaluate_all`, the circuit map and
+saved files all use those labels, so compiling the same program twice, in one
+process or two, gives the same labels.  Outside a program, ``expr.label`` is
+provisional: the name, or ``{kind}_{unique_id}`` with the construction number.
 
 Names mirror Tracr's ``tracr.rasp.rasp`` so ports only change the import.
 """
@@ -16,9 +21,10 @@ from __future__ import annotations
 
 import enum
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+import types
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from rasp.errors import RaspcTypeError, RaspcValueError
 
@@ -52,9 +58,32 @@ __all__ = [
     "is_numerical",
     "is_categorical",
     "annotate",
+    "sop_not",
+    "selector_and",
+    "selector_or",
+    "selector_not",
+    "Value",
+    "SelectorValue",
+    "NumericValue",
+    "VT",
+    "RASPExprT",
+    "SOpT",
+    "T",
+    "Predicate",
+    "Annotator",
+    "DEFAULT_ANNOTATORS",
+    "default_name",
+    "default_encoding",
 ]
 
-Value = Any
+# Type names as in Tracr's ``tracr.rasp.rasp`` (so annotations in ported code resolve).
+Value = None | int | float | str | bool
+SelectorValue = list[list[bool]]
+NumericValue = int | float
+VT = TypeVar("VT", bound=Value)
+RASPExprT = TypeVar("RASPExprT", bound="RASPExpr")
+SOpT = TypeVar("SOpT", bound="SOp")
+T = TypeVar("T")
 ExprT = TypeVar("ExprT", bound="RASPExpr")
 
 _ids = itertools.count(1)
@@ -69,12 +98,57 @@ class Encoding(enum.Enum):
 
 _ENCODING = "encoding"
 _NAME = "name"
+_LABEL = "_label"  # set only by rasp.walk.relabel: the label assigned within a program
+
+
+class Annotator(Protocol):
+    """A default for one annotation key (Tracr's protocol): called with the expression
+    when the key was not given."""
+
+    def __call__(self, expr: RASPExpr) -> Any: ...
+
+
+DEFAULT_ANNOTATORS: dict[str, Annotator] = {}
+"""Defaults for annotation keys nobody set, as in Tracr: ``expr.annotations[key]``
+falls back to ``DEFAULT_ANNOTATORS[key](expr)``.  Iterating the annotations lists
+only the keys that were set."""
+
+
+class _Annotations(Mapping):
+    """Read-only annotations of one expression, with Tracr's lazy defaults."""
+
+    def __init__(self, expr: RASPExpr, given: Mapping[str, Any]):
+        self._expr = expr
+        self._given = given
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._given:
+            return self._given[key]
+        if key in DEFAULT_ANNOTATORS:
+            return DEFAULT_ANNOTATORS[key](self._expr)
+        raise KeyError(
+            f"{self._expr.label}: no annotation {key!r}; set ones are {sorted(self._given)}, "
+            f"defaults exist for {sorted(DEFAULT_ANNOTATORS)}"
+        )
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._given
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._given)
+
+    def __len__(self) -> int:
+        return len(self._given)
+
+    def __repr__(self) -> str:
+        return repr(dict(self._given))
 
 
 class RASPExpr:
     """Base of all expressions. Immutable: attributes are set once in ``__init__``."""
 
     _kind = "expr"
+    _children_tuple: str | None = None  # a subclass whose children are one tuple field
 
     def __init__(self) -> None:
         object.__setattr__(self, "_id", next(_ids))
@@ -96,8 +170,10 @@ class RASPExpr:
 
     @property
     def annotations(self) -> Mapping[str, Any]:
-        """Read-only annotations (``name``, ``encoding`` and any user keys)."""
-        return self._annotations
+        """Read-only annotations (``name``, ``encoding`` and any user keys); keys nobody
+        set fall back to :data:`DEFAULT_ANNOTATORS` (so ``annotations["encoding"]``
+        is always defined, as in Tracr)."""
+        return _Annotations(self, self._annotations)
 
     @property
     def name(self) -> str | None:
@@ -106,9 +182,24 @@ class RASPExpr:
 
     @property
     def label(self) -> str:
-        """The expression's label: its name, or ``{kind}_{unique_id}``."""
+        """The label assigned within a program (see :func:`rasp.walk.relabel`); outside
+        one, the provisional label: the name, or ``{kind}_{unique_id}``."""
+        assigned = self.__dict__.get(_LABEL)
+        if assigned is not None:
+            return assigned
         name = self.name
         return name if name is not None else f"{self._kind}_{self._id}"
+
+    def __call__(self, xs: Sequence[Any]) -> Any:
+        """The expression evaluated on ``xs`` (Tracr's ``program(xs)``): a list of
+        values for an SOp, a list of boolean rows for a selector."""
+        from rasp.evaluate import evaluate  # evaluate imports this module
+
+        return evaluate(self, xs)
+
+    def copy(self: ExprT) -> ExprT:
+        """A shallow copy with a new id (Tracr's ``copy``)."""
+        return self.annotated()
 
     @property
     def children(self) -> tuple[RASPExpr, ...]:
@@ -126,7 +217,8 @@ class RASPExpr:
             )
         new = object.__new__(type(self))
         for key, value in self.__dict__.items():
-            object.__setattr__(new, key, value)
+            if key != _LABEL:  # a copy is a new expression: it is labelled afresh
+                object.__setattr__(new, key, value)
         object.__setattr__(new, "_id", next(_ids))
         merged = {**self._annotations, **annotations}
         object.__setattr__(new, "_annotations", MappingProxyType(merged))
@@ -177,20 +269,24 @@ def rebuilt(
     """
     cls = as_type or type(expr)
     new = object.__new__(cls)
-    for key in ("_id", "_annotations"):
-        object.__setattr__(new, key, expr.__dict__[key])
+    for key in ("_id", "_annotations", _LABEL):
+        if key in expr.__dict__:
+            object.__setattr__(new, key, expr.__dict__[key])
     if cls is not type(expr):
         object.__setattr__(new, "_kind", expr._kind)  # keep the label's kind prefix
     else:
         for key, value in expr.__dict__.items():
             object.__setattr__(new, key, value)
-    names = _child_fields(new)
-    if len(names) != len(children):
-        raise RaspcValueError(
-            f"{expr.label}: {cls.__name__} has {len(names)} children, got {len(children)}"
-        )
-    for name, child in zip(names, children):
-        object.__setattr__(new, name, child)
+    if cls._children_tuple is not None:  # e.g. a compiler node holding its inputs in a tuple
+        object.__setattr__(new, cls._children_tuple, tuple(children))
+    else:
+        names = _child_fields(new)
+        if len(names) != len(children):
+            raise RaspcValueError(
+                f"{expr.label}: {cls.__name__} has {len(names)} children, got {len(children)}"
+            )
+        for name, child in zip(names, children):
+            object.__setattr__(new, name, child)
     for name, value in fields.items():
         object.__setattr__(new, name, value)
     return new
@@ -309,7 +405,7 @@ class TokensType(SOp):
 
     @property
     def label(self) -> str:
-        return "tokens"
+        return self.__dict__.get(_LABEL) or "tokens"
 
 
 class IndicesType(SOp):
@@ -319,7 +415,7 @@ class IndicesType(SOp):
 
     @property
     def label(self) -> str:
-        return "indices"
+        return self.__dict__.get(_LABEL) or "indices"
 
 
 class LengthType(SOp):
@@ -329,7 +425,7 @@ class LengthType(SOp):
 
     @property
     def label(self) -> str:
-        return "length"
+        return self.__dict__.get(_LABEL) or "length"
 
 
 def _primitive_annotated(self: SOp, **annotations: Any) -> SOp:
@@ -370,6 +466,7 @@ class Map(SOp):
         else:
             self._init_field("f", f)
             self._init_field("inner", inner)
+        self._init_field("simplify", simplify)  # the compiler composes named chains too
 
     @property
     def children(self) -> tuple[RASPExpr, ...]:
@@ -432,6 +529,7 @@ class ConstantSOp(SOp):
     """A fixed sequence of values (one per position)."""
 
     _kind = "constant_sop"
+    __class_getitem__ = classmethod(types.GenericAlias)  # ConstantSOp[int], as in Tracr
 
     def __init__(self, value: Sequence[Value], check_length: bool = True):
         super().__init__()
@@ -494,6 +592,18 @@ class Selector(RASPExpr):
 
     def __invert__(self) -> Selector:
         return SelectorNot(self)
+
+    def __rand__(self, other: Selector) -> Selector:
+        return SelectorAnd(other, self)
+
+    def __ror__(self, other: Selector) -> Selector:
+        return SelectorOr(other, self)
+
+
+class Predicate(Protocol):
+    """What Select accepts besides a :class:`Comparison`: ``(key, query) -> bool``."""
+
+    def __call__(self, key: Any, query: Any) -> bool: ...
 
 
 class Select(Selector):
@@ -575,6 +685,7 @@ class Aggregate(SOp):
     they share (categorical); ``default`` where nothing is selected."""
 
     _kind = "aggregate"
+    __class_getitem__ = classmethod(types.GenericAlias)  # Aggregate[int], as in Tracr
 
     def __init__(self, selector: Selector, sop: SOp, default: Value = None):
         super().__init__()
@@ -639,3 +750,49 @@ def is_numerical(sop: SOp) -> bool:
 
 def is_categorical(sop: SOp) -> bool:
     return get_encoding(sop) is Encoding.CATEGORICAL
+
+
+# ---------------------------------------------------------------- Tracr's helper functions
+
+
+def sop_not(sop: SOp) -> SOp:
+    """``not`` of each value (Tracr's spelling of ``~sop``)."""
+    return Map(lambda x: not x, sop)
+
+
+def selector_not(inner: Selector, simplify: bool = True) -> Selector:
+    """``~inner``.  ``simplify`` is accepted for Tracr's signature; raspc keeps the
+    combinator (its compiler builds combinators of Selects into one head directly, and
+    folding ``not`` into a Select's predicate would change what a None key selects)."""
+    del simplify
+    return SelectorNot(inner)
+
+
+def selector_and(fst: Selector, snd: Selector, simplify: bool = True) -> Selector:
+    """``fst & snd``; ``simplify`` is accepted for Tracr's signature (see
+    :func:`selector_not`): the same selection either way."""
+    del simplify
+    return SelectorAnd(fst, snd)
+
+
+def selector_or(fst: Selector, snd: Selector, simplify: bool = True) -> Selector:
+    """``fst | snd``; ``simplify`` is accepted for Tracr's signature (see
+    :func:`selector_not`): the same selection either way."""
+    del simplify
+    return SelectorOr(fst, snd)
+
+
+def default_name(expr: RASPExpr) -> str:
+    """The kind name Tracr gives an unnamed expression (``"map"``, ``"select"``, ...)."""
+    return expr._kind
+
+
+def default_encoding(expr: RASPExpr) -> Encoding:
+    """SOps are categorical unless annotated otherwise; selectors have no encoding."""
+    if not isinstance(expr, SOp):
+        raise RaspcTypeError(f"{expr.label}: only SOps have an encoding, found a selector")
+    return Encoding.CATEGORICAL
+
+
+DEFAULT_ANNOTATORS[_ENCODING] = default_encoding
+DEFAULT_ANNOTATORS[_NAME] = default_name

@@ -409,8 +409,8 @@ def _unary_source(rng: random.Random, info: _Info, numeric_out: bool) -> str:
                 "lambda x: x - 1",
                 f"lambda x: {word!r}[x % {len(word)}]",
                 f"lambda x: x if x != {c!r} else None",  # None without an Aggregate
-                f"lambda x: 6 // (x - {top!r})",  # undefined at the top value: such inputs
-                # fall outside the program's domain
+                f"lambda x: 6 // (x - {top!r}) if x != {top!r} else 0",  # guarded, as a
+                # careful user writes it (the unguarded one is the ``raises`` bait)
             ]
         else:
             options = [
@@ -546,8 +546,15 @@ _BAITS = (
     "numerical_keys",
     "numerical_none",
     "type_twins",
+    "raises",
+    "unencodable",
 )
-"""Documented compiler rules a refusal-bait program breaks (one each)."""
+"""Documented compiler rules a refusal-bait program breaks (one each): ``raises`` is a
+function that fails on one input value, ``unencodable`` one that returns a list."""
+
+_LOOKALIKE = 0.08
+"""Chance that a named node gets a name that looks like one the compiler uses itself
+(``{other}_selected_any``, ``one``, ``tokens``) or repeats an earlier name."""
 
 
 class _Generator:
@@ -570,7 +577,7 @@ class _Generator:
 
     def add(self, step: Step, info: _Info | None, group: tuple[int, int] | None = None) -> int:
         if step.name is None and step.op in _SOP_OPS and self.rng.random() < self.named:
-            step = dataclasses.replace(step, name=f"v{len(self.steps)}_{step.op}")
+            step = dataclasses.replace(step, name=self.draw_name(step))
         for i in step.args:
             self.uses[i] += 1
         self.steps.append(step)
@@ -578,6 +585,16 @@ class _Generator:
         self.groups.append(group)
         self.uses.append(0)
         return len(self.steps) - 1
+
+    def draw_name(self, step: Step) -> str:
+        """``v{i}_{op}``, or now and then a name that mimics a compiler-internal one or
+        repeats an earlier name (names are for people; labels must stay distinct)."""
+        plain = f"v{len(self.steps)}_{step.op}"
+        if self.rng.random() >= _LOOKALIKE:
+            return plain
+        earlier = [s.name for s in self.steps if s.name is not None]
+        options = ["one", "tokens", "indices", *(f"{n}_selected_any" for n in earlier), *earlier]
+        return self.rng.choice(options)
 
     def info(self, i: int) -> _Info:
         info = self.infos[i]
@@ -639,6 +656,14 @@ class _Generator:
             if x is None:
                 return None
             return self.map_step(x, Fn("lambda x: str(x)"), numerical=False)
+        if bait in ("raises", "unencodable"):
+            x = self.pick(lambda i: i.kind == "int" and bool(i.plain) and not i.numerical)
+            if x is None:
+                return None
+            top = max(self.info(x).plain)
+            source = f"lambda x: 6 // (x - {top!r})" if bait == "raises" else "lambda x: [x]"
+            step = Step("map", (x,), fn=Fn(source))
+            return self.add(step, self.sop_info(None, self.info(x).depth + 1))
         if bait == "numerical_none":
             x = self.pick(lambda i: i.may_be_none and i.values is not None)
             if x is None:
@@ -921,8 +946,10 @@ def generate_program(
         roll = rng.random()
         if roll < 0.45:
             vocab = rng.sample(range(7), k)
-        elif roll < 0.9:
+        elif roll < 0.85:
             vocab = rng.sample(_LETTERS[:5], k)
+        elif roll < 0.9:  # floats, as --vocab '[0.5, 1.5]' gives them
+            vocab = rng.sample((0.5, 1.5, 2.25, -1.0, 3.0), k)
         else:  # ints and letters together
             vocab = [*rng.sample(range(4), k - k // 2), *rng.sample(_LETTERS[:3], k // 2)]
     vocab_t = tuple(sorted(set(vocab), key=_order))

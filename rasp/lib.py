@@ -37,6 +37,7 @@ __all__ = [
     "LIBRARY",
     "LibraryProgram",
     "detect_pattern",
+    "length",
     "make_argmax",
     "make_count",
     "make_count_less_freq",
@@ -124,6 +125,8 @@ def _build_length() -> rasp.SOp:
 
 
 _LENGTH = _build_length()
+length = _LENGTH
+"""The shared ``length`` program (Tracr's ``lib.length``): ``make_length()``."""
 
 
 def make_length() -> rasp.SOp:

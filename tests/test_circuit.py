@@ -108,7 +108,7 @@ def test_reverse_circuit_is_the_textbook_one():
     opp_mlp = next(c for c in graph.predecessors(flip.name) if c.startswith("L1MLP["))
     assert set(graph.predecessors(flip.name)) == {"embed", "pos_embed", opp_mlp}
     assert list(graph.successors(flip.name)) == ["unembed"]
-    assert graph.edges["L0H0", "L0MLP[0:9]"]["directions"] == ["length_selector_width_attn_output"]
+    assert graph.edges["L0H0", "L0MLP[0:8]"]["directions"] == ["length#width_attn"]
     merged = circuit.graph(merge_mlps=True)
     assert "L1MLP" in merged and opp_mlp not in merged
     assert circuit.graph(bias=True).number_of_edges() > graph.number_of_edges()

@@ -3,6 +3,7 @@ errors (exit 2, one message, no traceback) for user mistakes."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -133,6 +134,103 @@ def test_bad_tokens_and_programs(saved, tmp_path, capsys):
     assert "expected a rasp.SOp" in capsys.readouterr().err
     assert cli.main(["verify", f"{source}:nope", "--vocab", "a"]) == 2
     assert "has no function 'nope'" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exit_info:  # argparse's own usage errors
-        cli.main(["plot", str(saved), "bogus", "-o", "x.png"])
-    assert exit_info.value.code == 2
+    assert cli.main(["plot", str(saved), "bogus", "-o", "x.png"]) == 2  # argparse's errors
+    err = capsys.readouterr().err
+    assert err.startswith("raspc: error: plot: argument kind: invalid choice: 'bogus'")
+    assert len(err.splitlines()) == 1
+
+
+def test_version(capsys):
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"raspc {importlib.metadata.version('raspc')}"
+
+
+@pytest.mark.parametrize(
+    ("text", "vocab"),
+    [
+        ("0.5,1.5", (0.5, 1.5)),  # was ("0.5", "1.5")
+        ("1,2,x", (1, 2, "x")),  # was ("1", "2", "x")
+        ("1, 2,3", (1, 2, 3)),
+        ("a,b", ("a", "b")),
+        ("-1,+2,1e3,.5", (-1, 2, 1000.0, 0.5)),
+        ("nan,inf", ("nan", "inf")),  # never non-finite numbers
+        ('[0.5, 1.5, "x"]', (0.5, 1.5, "x")),
+        ('["1", 1]', ("1", 1)),  # JSON is the way to a string "1"
+        ("[true, 2]", (True, 2)),
+    ],
+)
+def test_parse_vocab_keeps_each_token_type(text, vocab):
+    got = cli.parse_vocab(text)
+    assert got == vocab and [type(t) for t in got] == [type(t) for t in vocab]
+
+
+def test_float_vocab_was_parsed_as_strings_and_verified_nothing(tmp_path, capsys):
+    # --vocab 0.5,1.5 became strings; a numeric program then had 0 inputs in its domain.
+    source = tmp_path / "halve.py"
+    source.write_text(
+        "import rasp\n"
+        "def make():\n"
+        "    return rasp.numerical(rasp.Map(lambda x: x / 2, rasp.tokens)).named('half')\n"
+    )
+    assert cli.main(["verify", f"{source}:make", "--vocab", "0.5,1.5", "--max-seq-len", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "exhaustive: all 6 inputs; 6 inputs checked (0 outside the domain)" in out
+
+
+def test_mixed_vocab_1_2_x_turned_every_token_into_a_string(tmp_path, capsys):
+    source = tmp_path / "kind.py"
+    source.write_text(
+        "import rasp\n"
+        "def make():\n"
+        "    return rasp.Map(lambda x: type(x).__name__, rasp.tokens).named('kind')\n"
+    )
+    out = tmp_path / "kind_model"
+    spec = f"{source}:make"
+    argv = ["compile", spec, "--vocab", "1,2,x", "--max-seq-len", "3", "-o", str(out)]
+    assert cli.main(argv) == 0
+    capsys.readouterr()
+    assert cli.main(["run", str(out), "1", "x", "2"]) == 0
+    assert "output: int str int" in capsys.readouterr().out
+
+
+def test_vocab_from_a_file(tmp_path):
+    listed = tmp_path / "vocab.json"
+    listed.write_text('[0.25, "y"]')
+    assert cli.parse_vocab(f"@{listed}") == (0.25, "y")
+    assert cli.parse_vocab(str(listed)) == (0.25, "y")
+    lines = tmp_path / "tokens"
+    lines.write_text("1\n2\nx\n")
+    assert cli.parse_vocab(f"@{lines}") == (1, 2, "x")
+
+
+def test_tokens_that_print_alike_take_the_json_form():
+    vocab = (1, "1", 2.5)
+    assert cli.parse_tokens(["1", '"1"', "2.5"], vocab) == [1, "1", 2.5]
+    assert [type(t) for t in cli.parse_tokens(["1", '"1"'], vocab)] == [int, str]
+
+
+def test_verify_needed_tqdm(monkeypatch, capsys):
+    # `raspc verify` without the compress extra died importing tqdm.
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm -> ImportError
+    with pytest.raises(ImportError):
+        import tqdm  # noqa: F401
+    assert cli.main(["verify", "length", "--max-seq-len", "2"]) == 0
+    assert ": OK" in capsys.readouterr().out
+
+
+def test_verify_that_checks_nothing_exits_1(tmp_path, capsys):
+    source = tmp_path / "boom.py"
+    source.write_text(
+        "import rasp\n"
+        "def make():\n"
+        "    return rasp.Map(lambda x: 1 / 0, rasp.tokens).named('boom')\n"
+    )
+    argv = ["verify", f"{source}:make", "--vocab", "a,b", "--max-seq-len", "3", "--partial"]
+    assert cli.main(argv) == 1
+    captured = capsys.readouterr()
+    assert "NOTHING CHECKED" in captured.out
+    assert "14 x boom: the function raised ZeroDivisionError" in captured.out
+    assert captured.err.startswith("raspc: warning: partial=True")  # one line per warning
+    assert cli.main([*argv, "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["vacuous"] and not data["passed"] and data["outside"][0]["count"] == 14

@@ -4,6 +4,7 @@ evaluation errors and causal mode."""
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -409,3 +410,57 @@ def test_all_small_inputs_agree_causally_for_a_composite():
             xs = list(xs)
             causal = rasp.evaluate(program, xs, causal=True)
             assert np.allclose(causal, [rasp.evaluate(program, xs[: i + 1])[i] for i in range(n)])
+
+
+# ---------------------------------------------------------------- one arithmetic for means
+
+
+def _prefix_mean_of(value_of: dict) -> rasp.SOp:
+    v = rasp.numerical(rasp.Map(lambda t: value_of[t], rasp.tokens))
+    prefix = rasp.Select(rasp.indices, rasp.indices, rasp.Comparison.LEQ)
+    return rasp.numerical(rasp.Aggregate(prefix, v, default=0))
+
+
+def test_mean_is_the_exact_fraction_rounded_once():
+    """Issue 13: summing floats made the mean of three 0.2s 0.20000000000000004."""
+    mean = _prefix_mean_of({"b": 0.2})
+    assert sum([0.2, 0.2, 0.2]) / 3 != 0.2  # what float summing gives
+    assert rasp.evaluate(mean, ["b", "b", "b"]) == [0.2, 0.2, 0.2]
+    assert rasp.evaluate(rasp.Map(lambda x: x > 0.2, mean), ["b"] * 3) == [False] * 3
+    assert rasp.evaluate(rasp.Map(lambda x: x == 0.2, mean), ["b"] * 3) == [True] * 3
+    same = rasp.Select(mean, rasp.Full(0.2), rasp.Comparison.EQ)
+    assert rasp.evaluate(rasp.SelectorWidth(same), ["b"] * 3) == [3, 3, 3]
+
+
+def test_mean_rounds_once_the_other_way_too():
+    """The exact mean of 0.1, 2.2, 0.05, 0.05 lies above 0.6; float summing lands on it."""
+    mean = _prefix_mean_of({"a": 0.1, "b": 2.2, "c": 0.05})
+    xs = ["a", "b", "c", "c"]
+    exact = float(sum(Fraction(v) for v in (0.1, 2.2, 0.05, 0.05)) / 4)
+    assert (0.1 + 2.2 + 0.05 + 0.05) / 4 == 0.6 < exact
+    assert rasp.evaluate(mean, xs)[-1] == exact
+    assert rasp.evaluate(rasp.Map(lambda x: x > 0.6, mean), xs)[-1] is True
+
+
+def test_integer_means_are_exact_at_any_size():
+    big = 2**60 + 1  # past float precision, so int64 sums would overflow and floats round
+    mean = _prefix_mean_of({"x": big, "y": 1})
+    got = rasp.evaluate(mean, ["x", "x", "y"])
+    assert got == [big, (2 * big) / 2, (2 * big + 1) / 3]  # int / int: correctly rounded
+    assert rasp.evaluate(_prefix_mean_of({"t": True, "f": False}), ["t", "f", "t"]) == [
+        True,
+        0.5,
+        2 / 3,
+    ]
+
+
+def test_compiled_mean_agrees_with_the_evaluator_on_the_issue_examples():
+    import compiler
+
+    for value_of, xs, threshold in (
+        ({"b": 0.2}, ["b", "b", "b"], 0.2),
+        ({"a": 0.1, "b": 2.2, "c": 0.05}, ["a", "b", "c", "c"], 0.6),
+    ):
+        program = rasp.Map(lambda x, t=threshold: x > t, _prefix_mean_of(value_of))
+        model = compiler.compile_rasp_to_model(program, set(value_of), len(xs))
+        assert model.run_batch([xs])[0] == rasp.evaluate(program, xs), value_of

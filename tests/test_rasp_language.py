@@ -462,3 +462,148 @@ def test_comparison_of_none_is_a_value_error():
 def test_comparison_names_mirror_tracr():
     names = {c.name for c in rasp.Comparison}
     assert names == {"EQ", "LT", "LEQ", "GT", "GEQ", "NEQ", "TRUE", "FALSE"}
+
+
+# ---------------------------------------------------------------- Tracr's API surface
+
+
+def _tracr_public_names() -> set[str]:
+    """Tracr's ``rasp`` module attributes not starting with ``_``, minus imported modules
+    and the typing helpers it imports (``Any``, ``Dict``, ...)."""
+    import types
+    import typing
+
+    import typing_extensions
+
+    trasp = pytest.importorskip("tracr.rasp.rasp")
+    names = set()
+    for name, obj in vars(trasp).items():
+        if name.startswith("_") or isinstance(obj, types.ModuleType):
+            continue
+        if any(getattr(m, name, None) is obj for m in (typing, typing_extensions)):
+            continue  # from typing import Any, Callable, ...
+        names.add(name)
+    return names
+
+
+def test_every_public_name_of_tracr_rasp_exists():
+    names = _tracr_public_names()
+    assert {"Value", "SelectorValue", "DefaultRASPEvaluator", "selector_and", "Map"} <= names
+    missing = sorted(n for n in names if not hasattr(rasp, n))
+    assert not missing, f"rasp lacks Tracr's {missing}"
+
+
+def test_every_public_name_of_tracr_lib_exists():
+    import types
+
+    from rasp import lib
+
+    tlib = pytest.importorskip("tracr.compiler.lib")
+    names = {
+        n
+        for n, obj in vars(tlib).items()
+        if (
+            not n.startswith("_")
+            and not isinstance(obj, types.ModuleType)
+            and (callable(obj) and getattr(obj, "__module__", None) == tlib.__name__)
+        )
+        or isinstance(obj, tlib.rasp.RASPExpr)
+    }
+    assert {"make_sort", "length", "make_shuffle_dyck2"} <= names
+    assert not sorted(n for n in names if not hasattr(lib, n))
+    assert lib.length is lib.make_length()
+
+
+def test_sops_and_selectors_are_callable_like_tracr():
+    program = rasp.Map(lambda x: x + 1, T)
+    assert program([1, 2]) == [2, 3] == rasp.evaluate(program, [1, 2])
+    assert rasp.Select(T, T, EQ)([1, 2, 1]) == [[True, False, True], [False, True, False]] * 1 + [
+        [True, False, True]
+    ]
+
+
+def test_default_evaluator_is_ours():
+    ev = rasp.DefaultRASPEvaluator()
+    assert isinstance(ev, rasp.RASPEvaluator)
+    hist = rasp.SelectorWidth(rasp.Select(T, T, EQ))
+    assert ev.evaluate(hist, list("aba")) == rasp.evaluate(hist, list("aba")) == [2, 1, 2]
+
+
+def test_tracr_selector_helpers_build_the_same_selection():
+    a, b = rasp.Select(T, T, EQ), rasp.Select(IX, IX, rasp.Comparison.LT)
+    xs = [1, 2, 1, 3]
+    for ours, op in (
+        (rasp.selector_and(a, b), a & b),
+        (rasp.selector_or(a, b, simplify=False), a | b),
+        (rasp.selector_not(a), ~a),
+    ):
+        assert isinstance(ours, type(op))
+        assert ours(xs) == op(xs)
+    assert rasp.sop_not(T == 1)(xs) == [False, True, False, True]
+    # Tracr's reflected operators: a non-selector on the left defers to the selector
+    assert isinstance(rasp.Selector.__rand__(a, b), rasp.SelectorAnd)
+
+
+def test_tracr_annotation_defaults():
+    m = rasp.Map(lambda x: x, T)
+    assert m.annotations["encoding"] is rasp.Encoding.CATEGORICAL
+    assert m.annotations["name"] == "map" and m.name is None  # a default, not a name
+    assert dict(m.annotations) == {} and "name" not in m.annotations
+    assert rasp.default_name(rasp.Select(T, T, EQ)) == "select"
+    assert rasp.DEFAULT_ANNOTATORS["encoding"] is rasp.default_encoding
+    with pytest.raises(TypeError):
+        rasp.default_encoding(rasp.Select(T, T, EQ))
+    with pytest.raises(KeyError, match="no annotation 'color'"):
+        m.annotations["color"]
+    copy = m.copy()
+    assert copy.unique_id != m.unique_id and copy.f is m.f
+    assert rasp.Aggregate[int] is not None and rasp.ConstantSOp[str] is not None
+
+
+# ---------------------------------------------------------------- labels within a program
+
+
+def _two_helpers() -> rasp.SOp:
+    def helper(token: str) -> rasp.SOp:
+        flag = rasp.numerical(token == T).named("flag")
+        prefix = rasp.Select(IX, IX, rasp.Comparison.LEQ)
+        return rasp.numerical(rasp.Aggregate(prefix, flag, default=0))
+
+    return rasp.LinearSequenceMap(helper("a"), helper("b"), 1, -1)
+
+
+def test_labels_are_unique_and_the_first_name_wins():
+    program = _two_helpers()
+    labels = rasp.assign_labels(program)
+    order = rasp.postorder(program)
+    assert len(set(labels.values())) == len(order)
+    flags = [labels[e.unique_id] for e in order if e.name == "flag"]
+    assert flags == ["flag", "flag_2"]
+    assert labels[program.unique_id] == "linear_sequence_map_1"
+
+
+def test_labels_depend_on_structure_not_on_when_nodes_were_built():
+    first = [rasp.assign_labels(p) for p in (_two_helpers(),)][0]
+    rasp.Map(lambda x: x, T)  # draw from the construction counter in between
+    second = rasp.assign_labels(_two_helpers())
+    assert sorted(first.values()) == sorted(second.values())
+    assert all(not label.endswith(f"_{uid}") or uid < 10 for uid, label in second.items())
+
+
+def test_generated_labels_never_take_a_users_name():
+    user = rasp.Map(lambda x: x + 1, T).named("map_1")
+    other = rasp.Map(lambda x: x + 2, T)  # unnamed: would be map_1
+    fake = rasp.Map(lambda x: x, T).named("tokens")
+    program = rasp.SequenceMap(
+        lambda a, b: (a, b), rasp.SequenceMap(lambda a, b: a, other, user), fake
+    )
+    labels = rasp.assign_labels(program)
+    assert labels[user.unique_id] == "map_1" and labels[other.unique_id] == "map_2"
+    assert labels[T.unique_id] == "tokens" and labels[fake.unique_id] == "tokens_2"
+
+
+def test_evaluate_all_uses_the_labels_within_the_program():
+    program = _two_helpers()
+    values = rasp.evaluate_all(program, ["a", "b", "a"])
+    assert values["flag"] == [1, 0, 1] and values["flag_2"] == [0, 1, 0]
+    assert values["linear_sequence_map_1"] == rasp.evaluate(program, ["a", "b", "a"])

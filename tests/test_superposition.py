@@ -1,7 +1,8 @@
-"""Superposition analysis on hand-made projections, sweeps, plots, and the example script."""
+"""Superposition analysis on hand-made projections, plots, and the example script."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import compiler
 import rasp
 from models import superposition as sp
 from models.compression import CompressedModel
+from rasp import lib
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,42 +29,51 @@ def test_gram_and_round_trip():
         sp.round_trip(w, read.T)
 
 
+def test_dimensionality_follows_elhage():
+    # a alone; b, c an antipodal pair; d, e, f a triangle in the plane of the other two axes
+    angles = np.array([0, 2 * np.pi / 3, 4 * np.pi / 3])
+    tri = np.c_[np.zeros(3), np.zeros(3), np.cos(angles), np.sin(angles)]
+    w = np.vstack([[1, 0, 0, 0], [0, 1, 0, 0], [0, -1, 0, 0], tri, np.zeros(4)])
+    dims = sp.dimensionality(w)
+    np.testing.assert_allclose(dims, [1, 0.5, 0.5, 2 / 3, 2 / 3, 2 / 3, 0], atol=1e-9)
+    # the definition itself, for a random matrix
+    rng = np.random.default_rng(0)
+    r = rng.normal(size=(5, 3))
+    i = 2
+    unit = r[i] / np.linalg.norm(r[i])
+    assert sp.dimensionality(r)[i] == pytest.approx((r[i] @ r[i]) / ((r @ unit) ** 2).sum())
+    assert sp.dimensionality(r).sum() <= 3 + 1e-9  # never more than d dimensions in use
+
+
 def test_classification_of_a_known_projection():
-    # a and b get their own axes; c and d share the third axis (a superposed pair);
-    # e is almost gone
+    # a and b own their axes; c and d share the third (an antipodal pair); e is almost gone;
+    # f is short but alone in its direction: kept, not dropped
     w = np.array(
         [
-            [1.0, 0.0, 0.0],
-            [0.0, 1.0, 0.0],
-            [0.0, 0.0, 1.0],
-            [0.0, 0.0, -1.0],
-            [0.05, 0.05, 0.0],
+            [1.0, 0.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+            [0.0, 0.0, -1.0, 0.0],
+            [0.05, 0.05, 0.0, 0.0],
+            [0.0, 0.0, 0.0, 0.3],
         ]
     )
-    stats = {s.label: s for s in sp.classify_features(w, "abcde")}
+    stats = {s.label: s for s in sp.classify_features(w, "abcdef")}
     assert {k: s.status for k, s in stats.items()} == {
         "a": "orthogonal",
         "b": "orthogonal",
         "c": "superposed",
         "d": "superposed",
         "e": "dropped",
+        "f": "orthogonal",
     }
-    assert stats["c"].partner == "d" and stats["c"].overlap == pytest.approx(1.0)
+    assert stats["c"].partner == "d" and stats["c"].dimensionality == pytest.approx(0.5)
     assert stats["c"].interference == pytest.approx(1.0)
     assert stats["a"].norm == pytest.approx(1.0) and stats["a"].recovered == pytest.approx(1.0)
-    assert stats["e"].recovered == pytest.approx(0.005)
-    assert stats["a"].interference == pytest.approx(0.05)
-    loose = {s.label: s.status for s in sp.classify_features(w, "abcde", overlap_threshold=2.0)}
+    assert stats["f"].recovered == pytest.approx(0.09)
+    assert stats["a"].interference == pytest.approx(0.05**2)
+    loose = {s.label: s.status for s in sp.classify_features(w, "abcdef", shared_tolerance=0.6)}
     assert loose["c"] == "orthogonal"
-
-
-def test_untied_reads_can_undo_overlap():
-    # two features written at 60 degrees, read back by the inverse: no interference
-    w = np.array([[1.0, 0.0], [0.5, np.sqrt(3) / 2]])
-    stats = sp.classify_features(w, ["x", "y"], np.linalg.inv(w))
-    assert [s.status for s in stats] == ["orthogonal", "orthogonal"]
-    tied = sp.classify_features(w, ["x", "y"])
-    assert [s.status for s in tied] == ["superposed", "superposed"]
 
 
 def test_label_count_must_match():
@@ -72,61 +83,61 @@ def test_label_count_must_match():
 
 @pytest.fixture(scope="module")
 def squeezed():
-    """A compressed model made by hand: drop tokens:c, keep the rest."""
-    model = compiler.compile_rasp_to_model(
-        rasp.Map(lambda x: x == "a", rasp.tokens).named("is_a"), {"a", "b", "c"}, 3
-    )
-    keep = [i for i, label in enumerate(model.residual_labels) if label != "tokens:c"]
-    write = np.eye(7)[:, keep]
-    return CompressedModel(model, write, write.T[None])
+    """frac_prevs by hand: tokens:b dropped, the map and frac_prevs share one direction."""
+    program = lib.make_frac_prevs(rasp.tokens == "a")
+    model = compiler.compile_rasp_to_model(program, {"a", "b"}, 3)
+    labels = model.residual_labels
+    keep = [i for i, label in enumerate(labels) if label != "tokens:b"]
+    write = np.eye(len(labels))[:, keep]
+    return model, CompressedModel(model, write, write.T[None])
 
 
-def test_feature_stats_of_a_model(squeezed):
-    stats = {s.label: s.status for s in sp.feature_stats(squeezed)}
-    assert stats["tokens:c"] == "dropped"
-    assert all(status == "orthogonal" for label, status in stats.items() if label != "tokens:c")
+def test_feature_stats_and_usage_of_a_model(squeezed):
+    _, small = squeezed
+    stats = {s.label: s.status for s in sp.feature_stats(small)}
+    assert stats["tokens:b"] == "dropped"
+    assert all(status == "orthogonal" for label, status in stats.items() if label != "tokens:b")
+    usage = {u.label: u for u in sp.feature_usage(small)}
+    # without tokens:a no x is seen: most outputs change; tokens:b is read by nothing
+    assert usage["tokens:a"].importance > 0.5 and usage["tokens:b"].importance == 0.0
+    assert 0 < usage["tokens:a"].activity < 1 and usage["frac_prevs"].node == "frac_prevs"
     with pytest.raises(rasp.RaspcTypeError):
         sp.feature_stats(np.eye(3))
 
 
+def test_node_decodability_finds_what_broke_first(squeezed):
+    model, _ = squeezed
+    labels = model.residual_labels
+    # drop the map's direction: the map and everything reading it stop decoding
+    map_label = next(n for n in model.layout.nodes if n.startswith("map"))
+    (i_map,) = model.layout.nodes[map_label].residual
+    keep = [i for i in range(len(labels)) if i != i_map]
+    broken = CompressedModel(model, np.eye(len(labels))[:, keep], np.eye(len(labels))[keep][None])
+    rows = {r.label: r for r in sp.node_decodability(broken)}
+    assert rows["tokens"].accuracy == 1.0 and rows["indices"].accuracy == 1.0
+    assert rows[labels[i_map]].accuracy < 1.0 and rows["frac_prevs"].accuracy < 1.0
+    assert rows[labels[i_map]].computed_by and rows[labels[i_map]].ready >= 0
+    assert rows[labels[i_map]].mean_dimensionality == 0.0
+
+
 @pytest.mark.parametrize("suffix", [".png", ".svg"])
 def test_plots_write_files(tmp_path, squeezed, suffix):
-    curve = sp.Sweep(
-        "is_a", 7, {7: sp.SweepPoint(7, 1.0, 1.0, 0.0), 5: sp.SweepPoint(5, 0.5, 0.8, 1)}
-    )
+    _, small = squeezed
     written = [
-        sp.plot_gram(squeezed, tmp_path / f"gram{suffix}"),
-        sp.plot_features(squeezed, tmp_path / f"features{suffix}"),
-        sp.plot_sweep([curve], tmp_path / f"sweep{suffix}"),
+        sp.plot_gram(small, tmp_path / f"gram{suffix}"),
+        sp.plot_features(small, tmp_path / f"features{suffix}"),
+        sp.plot_geometry(small, tmp_path / f"geometry{suffix}"),
+        sp.plot_nodes(small, tmp_path / f"nodes{suffix}"),
     ]
     for path in written:
         assert path.suffix == suffix and path.stat().st_size > 1000
     with pytest.raises(rasp.RaspcValueError, match="no training history"):
-        sp.plot_history(squeezed, tmp_path / f"history{suffix}")
+        sp.plot_history(small, tmp_path / f"history{suffix}")
 
 
 def test_unknown_image_format_is_refused(tmp_path, squeezed):
     with pytest.raises(rasp.RaspcValueError, match=r"expected a \.png or \.svg suffix"):
-        sp.plot_gram(squeezed, tmp_path / "gram.jpg")
-
-
-def test_sweep_finds_the_smallest_width(tmp_path):
-    model = compiler.compile_rasp_to_model(
-        rasp.Map(lambda x: x == "a", rasp.tokens).named("is_a"), {"a", "b", "c"}, 3
-    )
-    seen = []
-    result = sp.sweep(model, [2], steps=200, progress=False, keep_models=True, on_point=seen.append)
-    assert result.points[7].accuracy == 1.0 and 2 in result.points
-    assert [p.d for p in seen] == [d for d in result.points if d != 7]
-    at100 = result.smallest(1.0)
-    assert at100 is not None and result.points[at100].accuracy == 1.0
-    assert at100 == 1 or at100 - 1 in result.points  # the bisection closed the gap
-    ds, acc = result.curve()
-    assert ds == sorted(ds) and len(acc) == len(ds) and result.seconds > 0
-    trained = result.points[at100].model
-    if at100 < 7:
-        sp.plot_history(trained, tmp_path / "history.png")
-        assert (tmp_path / "history.png").stat().st_size > 1000
+        sp.plot_gram(squeezed[1], tmp_path / "gram.jpg")
 
 
 def test_example_runs_quick(tmp_path):
@@ -140,6 +151,8 @@ def test_example_runs_quick(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "d@99%" in run.stdout and "frac_prevs" in run.stdout
-    for name in ("sweep.png", "sweep.svg", "table.txt", "results.json"):
+    for name in ("sweep.png", "sweep.svg", "table.txt", "results.json", "cells.csv"):
         assert (out / name).stat().st_size > 0
-    assert list(out.glob("*_gram.png")) and list(out.glob("*_features.svg"))
+    results = json.loads((out / "results.json").read_text())
+    assert results["frontier"]["frac_prevs"]["best"] is not None
+    assert list(out.glob("*_gram.png")) and list(out.glob("*_geometry.svg"))

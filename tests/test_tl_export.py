@@ -6,13 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import compiler
 import rasp
 from models.cache import run_with_cache
+from models.verification import input_space
+from rasp.lib import LIBRARY
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformer_lens")
 
 from models.tl_export import (  # noqa: E402
+    decode_tl_logits,
     load_with_tracr_adapter,
     tl_inputs,
     to_transformer_lens,
@@ -104,3 +108,66 @@ def test_tracr_adapter_refuses_numerical_outputs(frac):
         tracr.make_tracr_transformer_bridge_config(frac)
     with pytest.raises(rasp.RaspcValueError, match="to_transformer_lens"):
         load_with_tracr_adapter(frac)
+
+
+def _previous_token():
+    """The token one position back: None at position 0 (nothing is selected there)."""
+    prev = rasp.Select(rasp.indices, rasp.indices, lambda k, q: k == q - 1)
+    return rasp.Aggregate(prev, rasp.tokens).named("prev")
+
+
+def test_tl_logits_hid_none_behind_an_argmax():
+    # A None position has every output logit ~0, and argmax named a real token there;
+    # there was no helper decoding TL logits the way model.apply does.
+    model = compiler.compile_rasp_to_model(_previous_token(), {"a", "b"}, 3)
+    bridge = to_transformer_lens(model)
+    ids, _ = tl_inputs(model, [BOS, "b", "a", "b"])
+    with torch.no_grad():
+        logits = bridge(ids)
+    assert float(logits[0, 1].abs().max()) < 1e-3  # all ~0 where the value is None
+    values = model.layout.output_node.values
+    assert values[int(logits[0, 1].argmax())] in {"a", "b"}  # what a bare argmax says
+    assert decode_tl_logits(model, logits[0]) == [BOS, None, "b", "a"]
+    assert decode_tl_logits(model, logits) == [model.apply([BOS, "b", "a", "b"]).decoded]
+
+
+def _agreement(model, inputs, same) -> None:
+    """decode_tl_logits on the export's logits == what model.apply decodes, input by input
+    (our forward pass run once on the whole padded batch, decoded by the output encoder
+    as apply decodes it; apply itself on the longest input)."""
+    batch = [[BOS, *xs] for xs in inputs]
+    ids, mask = tl_inputs(model, batch)
+    with torch.no_grad():
+        logits = to_transformer_lens(model)(ids, attention_mask=mask)
+    decoded = decode_tl_logits(model, logits, attention_mask=mask)
+    _, cache = run_with_cache(model, batch)
+    final = cache[f"blocks.{model.model_config.num_layers - 1}.hook_resid_post"]
+    for row, (seq, got) in enumerate(zip(batch, decoded)):
+        want = model.output_encoder.decode(final[row, : len(seq)])
+        assert got[0] == BOS and len(got) == len(seq)
+        assert same(got[1:], want[1:]), (seq, got, want)
+    longest = max(range(len(batch)), key=lambda i: len(batch[i]))
+    assert same(decoded[longest], model.apply(batch[longest]).decoded)
+
+
+@pytest.mark.parametrize("name", sorted(LIBRARY))
+def test_decode_tl_logits_agrees_with_apply_on_library_program(name, same):
+    entry = LIBRARY[name]
+    model = compiler.compile_rasp_to_model(
+        entry.build(entry.max_seq_len), set(entry.vocab), entry.max_seq_len
+    )
+    inputs = input_space(
+        sorted(entry.vocab, key=repr), entry.max_seq_len, exhaustive_limit=0, samples=24, seed=1
+    )
+    _agreement(model, inputs, same)
+
+
+def test_decode_tl_logits_agrees_with_apply_on_causal_numerical(frac, same):
+    _agreement(frac, input_space(["a", "b"], 4), same)
+
+
+def test_decode_tl_logits_refuses_logits_of_another_shape(reverse):
+    with pytest.raises(rasp.RaspcValueError, match="expected logits"):
+        decode_tl_logits(reverse, np.zeros((2, 3, 99)))
+    with pytest.raises(rasp.RaspcValueError, match="attention_mask"):
+        decode_tl_logits(reverse, np.zeros((2, 3, 3)), attention_mask=np.ones((2, 4)))
