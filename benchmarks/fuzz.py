@@ -71,6 +71,8 @@ class Outcome:
     detail: str = ""
     checked: int = 0  # inputs compared (those inside the program's domain)
     labels: tuple[str, ...] = ()  # raspc refusals: the labels the problems name
+    compile_s: float = 0.0  # raspc: seconds to compile (refusals included)
+    run_s: float = 0.0  # raspc: seconds to run and verify the model on its inputs
 
 
 _OBJECT = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
@@ -173,8 +175,25 @@ def bucketed(model: CompiledModel) -> CompiledModel:
     return _Bucketed(params=params, model_config=config, layout=model.layout, program=model.program)
 
 
+def _print_costs(ours: list[tuple[GeneratedProgram, Outcome]]) -> None:
+    """The worst compile time and the slowest run-and-verify throughput (inputs/s)."""
+    slowest = max(ours, key=lambda pair: pair[1].compile_s)
+    ran = [(g, o) for g, o in ours if o.run_s > 0 and o.checked > 0]
+    print(f"raspc worst compile time: {slowest[1].compile_s:.2f} s (seed {slowest[0].seed})")
+    if ran:
+        g, o = min(ran, key=lambda pair: pair[1].checked / pair[1].run_s)
+        print(
+            f"raspc slowest run+verify: {o.checked / o.run_s:.0f} inputs/s "
+            f"({o.checked} inputs in {o.run_s:.2f} s, seed {g.seed})"
+        )
+
+
 def check_raspc(generated: GeneratedProgram, *, eager: bool = True) -> Outcome:
     """Compile with raspc and verify every node on every input (see module docstring)."""
+    return _check_raspc(generated, eager, time.perf_counter())
+
+
+def _check_raspc(generated: GeneratedProgram, eager: bool, start: float) -> Outcome:
     try:
         model = compiler.compile_rasp_to_model(
             generated.program, set(generated.vocab), generated.max_seq_len
@@ -182,17 +201,22 @@ def check_raspc(generated: GeneratedProgram, *, eager: bool = True) -> Outcome:
     except CompileError as exc:
         reasons = tuple(sorted({normalise_reason(reason) for _, reason in exc.problems}))
         labels = tuple(label for label, _ in exc.problems)
-        return Outcome("refused", reasons, str(exc), labels=labels)
+        spent = time.perf_counter() - start
+        return Outcome("refused", reasons, str(exc), labels=labels, compile_s=spent)
     except Exception:
         return Outcome("crashed", detail=f"compile: {traceback.format_exc(limit=-4)}")
+    compiled_at = time.perf_counter()
+    times = {"compile_s": compiled_at - start}
     try:
         report, rounded = _verify_all(model if not eager else bucketed(model), eager)
     except Exception:
         return Outcome("crashed", detail=f"verify: {traceback.format_exc(limit=-4)}")
+    times["run_s"] = time.perf_counter() - compiled_at
     if not report.ok:
-        return Outcome("miscompiled", detail=str(report.first_failure), checked=report.checked)
+        detail = str(report.first_failure)
+        return Outcome("miscompiled", detail=detail, checked=report.checked, **times)
     note = f"{rounded} inputs equal only up to float rounding inside tuples" if rounded else ""
-    return Outcome("compiled", detail=note, checked=report.checked + rounded)
+    return Outcome("compiled", detail=note, checked=report.checked + rounded, **times)
 
 
 def nested_match(expected: Any, got: Any) -> bool:
@@ -386,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         "matched only up to float rounding inside tuples; "
         f"{time.perf_counter() - start:.0f} s"
     )
+    _print_costs(ours)
 
     if args.tracr:
         n = min(args.tracr_programs, args.programs)

@@ -576,7 +576,7 @@ def circuit_map(model: Any) -> CircuitMap:
     >>> circuit.node("reverse").computed_by, circuit.head("reverse")
     (('L2H0',), (2, 0))
     >>> sorted(circuit.graph().predecessors("L2H0"))
-    ['L1MLP[0:11]', 'embed', 'pos_embed']
+    ['L1MLP[0:9]', 'embed', 'pos_embed']
     """
     config = getattr(model, "model_config", None) or getattr(model, "config", None)
     layout = getattr(model, "layout", None)

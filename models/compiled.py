@@ -169,7 +169,7 @@ class CompiledModel:
                 f"the padding token {pad!r} at position {inside} is followed by real tokens; "
                 "padding may only fill the end of a sequence"
             )
-        if len(tokens) - 1 > self.input_encoder.max_seq_len:
+        if real < len(tokens) and len(tokens) - 1 > self.input_encoder.max_seq_len:
             raise RaspcValueError(
                 f"the input has {len(tokens)} tokens with BOS and padding, but the model was "
                 f"compiled for at most {self.input_encoder.max_seq_len + 1}; pad less or "

@@ -156,7 +156,7 @@ def classify_features(
 
     >>> stats = classify_features(np.array([[1.0, 0.0], [0.0, 0.05], [0.0, 1.0]]), "abc")
     >>> [(s.label, s.status) for s in stats]
-    [('a', 'orthogonal'), ('b', 'dropped'), ('c', 'superposed')]
+    [('a', 'orthogonal'), ('b', 'dropped'), ('c', 'orthogonal')]
     """
     w, r = _matrices(write, read)
     n = w.shape[0]

@@ -296,6 +296,8 @@ def evaluate_all(
     """The value of every node of ``program`` on ``xs``, keyed by the node's label within
     the program (:func:`rasp.walk.assign_labels`: the labels the compiler, the circuit
     map and saved models use; a name given twice is ``name``, then ``name_2``, ...).
+    An unnamed node's key is ``rasp.assign_labels(program)[node.unique_id]``, not its
+    provisional ``node.label``.
 
     Selector values are boolean numpy matrices ``[T_query, T_key]``.  ``interventions``
     overrides nodes as in :func:`evaluate`.

@@ -817,7 +817,8 @@ class _Generator:
         info = self.info(sop)
         default = None
         if rng.random() < 0.15:  # a default where no key is selected
-            default = rng.choice(sorted((v for v in info.values if v is not None), key=repr) or [0])
+            scalars = (v for v in info.values if isinstance(v, (str, int, float)))
+            default = rng.choice(sorted(scalars, key=repr) or [0])  # defaults are scalars
         values = info.values | {default}
         depth = max(info.depth, self.depth_of(sel)) + 1
         out = self.sop_info(values, depth)

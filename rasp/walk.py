@@ -16,6 +16,9 @@ from rasp.expr import _LABEL, IndicesType, LengthType, RASPExpr, TokensType, reb
 __all__ = ["assign_labels", "postorder", "relabel"]
 
 _PRIMITIVES = (TokensType, IndicesType, LengthType)
+RESERVED_LABELS = frozenset({"one"})
+"""Labels no node gets, because compiled models use them for their own residual
+directions (``one``, the constant bias); a node the user named so becomes ``one_2``."""
 
 
 def postorder(root: RASPExpr) -> list[RASPExpr]:
@@ -53,7 +56,7 @@ def assign_labels(root: RASPExpr) -> dict[int, str]:
     """
     order = postorder(root)
     labels: dict[int, str] = {}
-    taken: set[str] = set()
+    taken: set[str] = set(RESERVED_LABELS)
     for expr in order:
         fixed = expr.__dict__.get(_LABEL) if not isinstance(expr, _PRIMITIVES) else expr.label
         if fixed is not None and fixed not in taken:

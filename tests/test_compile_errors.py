@@ -52,7 +52,7 @@ def test_numerical_sop_with_non_numbers_is_refused():
 
 
 def test_numerical_input_with_too_many_values_is_refused():
-    x = rasp.numerical(rasp.Map(lambda v: v * 1.0001, rasp.tokens)).named("x")
+    x = rasp.numerical(rasp.Map(lambda v: v * v * 1.0001 + 1 / (v + 2), rasp.tokens)).named("x")
     mean = rasp.numerical(
         rasp.Aggregate(rasp.Select(rasp.indices, rasp.indices, Comparison.LEQ), x, 0)
     ).named("mean")

@@ -42,8 +42,9 @@ def _batch(model, name: str, n: int = 24) -> list[list]:
 
 
 def _worst(model, hooked, batch) -> float:
-    """Max |difference| (relative to the activation's scale) of logits and residual, pattern, head and MLP activations at the
-    real (non-PAD) positions of a mixed-length batch."""
+    """Max |difference|, relative to each activation's scale, of logits and residual,
+    pattern, head and MLP activations at the real (non-PAD) positions of a mixed-length
+    batch."""
     ids, mask = tl_inputs(model, batch)
     logits, cache = run_with_cache(model, batch)
     with torch.no_grad():

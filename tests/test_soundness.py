@@ -116,7 +116,8 @@ def test_value_inference_past_its_budget_refuses_naming_the_node(monkeypatch):
     monkeypatch.setattr(value_inference, "INFERENCE_SECONDS", -1.0)
     a = rasp.numerical(rasp.LinearSequenceMap(rasp.indices, rasp.indices, 3, 1)).named("a")
     b = rasp.numerical(rasp.SequenceMap(lambda x, y: x / y if y else 0, a, a)).named("ratio")
-    with pytest.raises(UnsupportedProgramError, match=r"a: listing its values .*6 x 6 input values.* ran past"):
+    listing = r"a: listing its values .*6 x 6 input values.* ran past"
+    with pytest.raises(UnsupportedProgramError, match=listing):
         compiler.compile_rasp(b, {"c", "e"}, 6)
 
 
@@ -231,3 +232,13 @@ def test_a_real_oversized_table_is_refused_with_every_other_problem():
     labels = [label for label, _ in info.value.problems]
     assert "bad" in labels and "big" in labels  # one error, both passes' problems
     assert "300,000 hidden units" in str(info.value)
+
+
+def test_nodes_named_like_the_models_own_directions_get_distinct_labels():
+    one = rasp.numerical(rasp.Map(lambda x: 1 if x == "a" else 0, rasp.tokens)).named("one")
+    toks = rasp.Map(lambda x: x, rasp.tokens).named("tokens")
+    program = rasp.SequenceMap(lambda a, b: f"{a}{b}", toks, one).named("out")
+    model = assert_compiles_exactly(program, {"a", "b"}, 3)
+    labels = model.residual_labels
+    assert labels.count("one") == 1 and "one_2" in labels
+    assert "tokens_2:a" in labels

@@ -228,3 +228,17 @@ def test_difference_map_fusion_respects_names():
     assert rasp.Map(lambda x: x * 2, inner).inner is inner
     tinner = trasp.Map(lambda x: x + 1, trasp.tokens).named("inner")
     assert trasp.Map(lambda x: x * 2, tinner).inner is not tinner
+
+
+def test_difference_means_are_exact_fractions_rounded_once():
+    """Tracr's evaluator sums floats; ours takes the exact mean and rounds once, as the
+    compiled model does (issue 13)."""
+
+    def mean_of_point_two(r):
+        v = r.numerical(r.Map(lambda t: 0.2, r.tokens))
+        prefix = r.Select(r.indices, r.indices, r.Comparison.LEQ)
+        return r.numerical(r.Aggregate(prefix, v, default=0))
+
+    xs = ["b", "b", "b"]
+    assert trasp.evaluate(mean_of_point_two(trasp), xs)[-1] == 0.20000000000000004
+    assert rasp.evaluate(mean_of_point_two(rasp), xs)[-1] == 0.2

@@ -13,6 +13,7 @@ from __future__ import annotations
 import unittest
 import warnings
 
+import pytest
 from absl.testing import parameterized
 
 import compiler
@@ -83,3 +84,26 @@ def test_every_tracr_case_is_collected():
         + 10  # the padding cases
     )
     assert len(names) == expected >= 68
+
+
+def test_padding_at_the_end_is_accepted_and_decodes_as_none():
+    model = compiler.compile_rasp_to_model(rasp.tokens + 1, {1, 2, 3}, 5)
+    out = model.apply(["compiler_bos", 3, 1, "compiler_pad", "compiler_pad"])
+    assert out.decoded == ["compiler_bos", 4, 2, None, None]
+    assert model.run_batch([[1, 2, "compiler_pad"], [3]]) == [[2, 3, None], [4]]
+
+
+def test_padding_before_a_token_is_refused():
+    model = compiler.compile_rasp_to_model(rasp.tokens + 1, {1, 2, 3}, 5)
+    with pytest.raises(rasp.RaspcValueError, match="padding may only fill the end"):
+        model.apply(["compiler_bos", 1, "compiler_pad", 2])
+    with pytest.raises(rasp.RaspcValueError, match="at most 6"):
+        model.apply(["compiler_bos", 1, *["compiler_pad"] * 5])
+
+
+def test_mlp_exactness_is_accepted_and_changes_nothing():
+    program = rasp.numerical(rasp.Map(lambda x: x / 3, rasp.numerical(rasp.tokens + 0)))
+    plain = compiler.compile_rasp_to_model(program, {1, 2, 3}, 3)
+    tuned = compiler.compile_rasp_to_model(program, {1, 2, 3}, 3, mlp_exactness=1000)
+    assert plain.model_config == tuned.model_config
+    assert plain.run_batch([[1, 2, 3]]) == tuned.run_batch([[1, 2, 3]])
