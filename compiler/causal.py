@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import rasp
 from compiler.graph import ProgramGraph
-from compiler.selectors import conjuncts
+from compiler.selectors import conjuncts, holds
 from rasp.errors import CausalWarning, EvaluationError, RaspcValueError, UnsupportedProgramError
 
 __all__ = [
@@ -74,16 +74,9 @@ def _looks_back(sel: rasp.Selector, max_seq_len: int) -> bool:
             and isinstance(part.queries, rasp.IndicesType)
         ):
             pairs = itertools.product(range(max_seq_len), repeat=2)
-            if not any(_safe(part.predicate, k, q) and k > q for k, q in pairs):
+            if not any(holds(part.predicate, k, q) and k > q for k, q in pairs):
                 return True
     return False
-
-
-def _safe(predicate: Any, key: Any, query: Any) -> bool:
-    try:
-        return bool(predicate(key, query))
-    except Exception:
-        return False
 
 
 def is_statically_causal(graph: ProgramGraph, max_seq_len: int) -> bool:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 import rasp
+from compiler.selectors import holds
 
 __all__ = ["Coverage", "selection_coverage"]
 
@@ -77,20 +78,13 @@ def _always_selects(sel: rasp.Selector, values_of: Callable) -> bool:
     return False
 
 
-def _holds(predicate: Callable, key: Any, query: Any) -> bool:
-    try:
-        return bool(predicate(key, query))
-    except Exception:
-        return False
-
-
 def _reflexive(sel: rasp.Select, values_of: Callable) -> bool:
     if sel.keys.label != sel.queries.label:
         return False
     values = values_of(sel.keys)
     if values is None or None in values:
         return False
-    return all(_holds(sel.predicate, v, v) for v in values)
+    return all(holds(sel.predicate, v, v) for v in values)
 
 
 def _total(sel: rasp.Select, values_of: Callable) -> bool:
@@ -102,7 +96,7 @@ def _total(sel: rasp.Select, values_of: Callable) -> bool:
     live = [q for q in queries if q is not None]  # a None query selects nothing: unprovable
     if len(live) < len(queries):
         return False
-    return all(_holds(sel.predicate, k, q) for k, q in itertools.product(keys, live))
+    return all(holds(sel.predicate, k, q) for k, q in itertools.product(keys, live))
 
 
 def _positional(expr: rasp.RASPExpr) -> bool:

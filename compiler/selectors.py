@@ -35,6 +35,7 @@ __all__ = [
     "UnsupportedSelector",
     "conjuncts",
     "group_key",
+    "holds",
     "leaves",
     "plan_selector",
 ]
@@ -119,14 +120,17 @@ def leaf_table(predicate: Predicate, keys: list[Any], queries: list[Any]) -> np.
             return out
     for qi in q_ok:
         for ki in k_ok:
-            out[qi, ki] = _safe_call(predicate, keys[ki], queries[qi])
+            out[qi, ki] = holds(predicate, keys[ki], queries[qi])
     return out
 
 
-def _safe_call(predicate: Predicate, key: Any, query: Any) -> bool:
+def holds(predicate: Predicate, key: Any, query: Any) -> bool:
+    """``predicate(key, query)``, False where it raises.  Value inference records the
+    pairs on which a predicate raises (validation refuses them unless ``partial``), so
+    nothing valid reaches a pair where this answers False for that reason."""
     try:
         return bool(predicate(key, query))
-    except Exception:  # the evaluator rejects such inputs; nothing valid reaches here
+    except Exception:
         return False
 
 
