@@ -12,7 +12,8 @@ VENV_TL3 := .venv-tl3
 PY_TL3 := $(VENV_TL3)/bin/python
 STAMP_TL3 := $(VENV_TL3)/.installed
 TL3_TESTS := tests/test_hooked.py tests/test_tl_export.py \
-	tests/test_interventions.py::test_tl_patching_agrees_with_the_evaluator
+	tests/test_interventions.py::test_tl_patching_agrees_with_the_evaluator \
+	tests/test_circuit_bench.py tests/test_autocircuit.py
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -1,7 +1,11 @@
 """raspc's compiler: RASP program -> named blocks -> layers -> residual space -> weights.
 
-Only numpy and networkx are used here; :func:`compile_rasp_to_model` imports
-the Haiku model (``models``) at its end.
+Only numpy and networkx are used here, and nothing from ``models``: the compiler's
+result is plain data (:mod:`compiler.artifact`: config, parameters under
+``param_path`` names, layout, hook names), and :func:`compile_rasp_to_model` hands
+it to a back end registered as an entry point (:mod:`compiler.backend`), raspc's
+Haiku model by default.  To check a model against the evaluator use
+``models.verify``.
 """
 
 from compiler.compiling import (
@@ -14,14 +18,4 @@ from compiler.compiling import (
     compile_rasp_to_model as compile_rasp_to_model,
 )
 
-__all__ = ["CompiledProgram", "compile_rasp", "compile_rasp_to_model", "verify"]
-
-
-def verify(model, inputs=None, **options):
-    """Check a compiled model against the evaluator at every node (``models.verify``).
-
-    Imports jax (via ``models``); kept here so ``compiler.verify(model)`` reads naturally.
-    """
-    from models.verification import verify as _verify
-
-    return _verify(model, inputs, **options)
+__all__ = ["CompiledProgram", "compile_rasp", "compile_rasp_to_model"]

@@ -1,4 +1,5 @@
-"""Causal compilation: the model computes the masked (causal) evaluation.
+"""Pass 3b (with ``causal=True``, after validation): the model computes the masked
+(causal) evaluation.
 
 ``causal=True`` compiles, as Tracr does, a model whose attention masks keys
 after the query; it computes ``rasp.evaluate(program, xs, causal=True)`` at
@@ -29,13 +30,14 @@ from __future__ import annotations
 import itertools
 import random
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import rasp
 from compiler.graph import ProgramGraph
 from compiler.selectors import conjuncts, holds
 from rasp.errors import CausalWarning, EvaluationError, RaspcValueError, UnsupportedProgramError
+from rasp.expr import Zip, rule_for
 
 __all__ = [
     "Causal",
@@ -44,6 +46,7 @@ __all__ = [
     "check_causal",
     "find_lookahead",
     "is_statically_causal",
+    "RULES",
 ]
 
 Causal = bool | Literal["strict"]
@@ -79,17 +82,46 @@ def _looks_back(sel: rasp.Selector, max_seq_len: int) -> bool:
     return False
 
 
+def _position_wise(expr: rasp.RASPExpr, max_seq_len: int) -> bool:
+    return True  # reads its inputs at its own position, or nothing
+
+
+def _never(expr: rasp.RASPExpr, max_seq_len: int) -> bool:
+    return False  # length counts the later positions too
+
+
+def _attends_back(expr: rasp.Aggregate | rasp.SelectorWidth, max_seq_len: int) -> bool:
+    return _looks_back(expr.selector, max_seq_len)
+
+
+RULES: Mapping[type, Callable[[Any, int], bool]] = {
+    rasp.TokensType: _position_wise,
+    rasp.IndicesType: _position_wise,
+    rasp.LengthType: _never,
+    rasp.Map: _position_wise,
+    rasp.SequenceMap: _position_wise,
+    rasp.LinearSequenceMap: _position_wise,
+    rasp.Full: _position_wise,
+    rasp.ConstantSOp: _position_wise,
+    rasp.Aggregate: _attends_back,
+    rasp.SelectorWidth: _attends_back,
+    Zip: _position_wise,
+    # A selector reads nothing by itself; the Aggregate or SelectorWidth reading it decides.
+    rasp.Select: _position_wise,
+    rasp.ConstantSelector: _position_wise,
+    rasp.SelectorAnd: _position_wise,
+    rasp.SelectorOr: _position_wise,
+    rasp.SelectorNot: _position_wise,
+}
+"""Per node type: is it proved to read no later position (given its inputs do not)."""
+
+
 def is_statically_causal(graph: ProgramGraph, max_seq_len: int) -> bool:
     """True when no node can read a later position (a proof; see the module docstring)."""
-    for label in graph.order:
-        expr = graph.expr(label)
-        if isinstance(expr, rasp.LengthType):
-            return False
-        if isinstance(expr, (rasp.Aggregate, rasp.SelectorWidth)) and not _looks_back(
-            expr.selector, max_seq_len
-        ):
-            return False
-    return True
+    return all(
+        rule_for(RULES, graph.expr(label), "causality")(graph.expr(label), max_seq_len)
+        for label in graph.order
+    )
 
 
 def _inputs(vocab: Sequence[Any], max_seq_len: int, seed: int = 0) -> list[list[Any]]:
@@ -147,7 +179,6 @@ def check_causal(
     graph: ProgramGraph,
     vocab: Sequence[Any],
     max_seq_len: int,
-    program: rasp.SOp | None = None,
     *,
     strict: bool = False,
 ) -> None:
@@ -155,12 +186,12 @@ def check_causal(
     :class:`UnsupportedProgramError`, where a search finds that the masked evaluation
     differs from the whole-input program.
 
-    ``program`` is the user's program (the search evaluates it; the graph may hold
-    compiler-internal nodes the evaluator does not know)."""
+    The search evaluates the compiled graph itself (fused and paired: every node,
+    compiler-internal ones included, has an evaluator rule), which is what the model
+    computes and equals the user's program wherever that evaluates."""
     if is_statically_causal(graph, max_seq_len):
         return
-    program = program if program is not None else graph.expr(graph.output)
-    found = find_lookahead(program, vocab, max_seq_len)
+    found = find_lookahead(graph.expr(graph.output), vocab, max_seq_len)
     if found is None:
         return
     if strict:

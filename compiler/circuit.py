@@ -14,14 +14,16 @@ Reads and writes come from the weights themselves (the non-zero rows and
 columns of each component's matrices), not from the program, so the map stays
 exact where the program would over- or under-state a dependency (a selector
 that compares nothing, a numerical SequenceMap whose first MLP reads only one
-input).  Everything here is plain data over :class:`compiler.layout.ModelLayout`
-and numpy parameters, so it works the same for a freshly compiled model and for
-one loaded from disk, and serialises to JSON.
+input).  Everything here is plain data over :class:`compiler.artifact.ModelLayout`
+and numpy parameters (read by ``param_path``), so it works the same for a freshly
+compiled model and for one loaded from disk, and serialises to JSON.
 
 Component names: ``embed`` (token embedding), ``pos_embed``, ``L{l}H{h}`` (head
 ``h`` of layer ``l``), ``L{l}MLP[a:b]`` (hidden neurons ``a..b-1`` of layer
 ``l``'s MLP), and ``unembed`` (the read-out of the output node).  Each also
-names the TransformerLens hook where its output is visible.
+names the TransformerLens hook where its output is visible (``hook_name``;
+``resid_hook`` and ``hook_sublayer``, re-exported here, map sub-layers to residual
+hooks and back).
 """
 
 from __future__ import annotations
@@ -33,7 +35,20 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from compiler.layout import Component, ModelLayout, decode_value, encode_value
+from compiler.artifact import (
+    Component,
+    ComponentKind,
+    HookPoint,
+    ModelLayout,
+    ParamModule,
+    count_layers,
+    decode_value,
+    encode_value,
+    hook_name,
+    hook_sublayer,
+    param_path,
+    resid_hook,
+)
 from rasp.errors import RaspcValueError
 
 __all__ = [
@@ -58,32 +73,6 @@ EMBEDDING_OF = {
     "ConstantSOp": "pos_embed",
 }
 """Which embedding writes each kind of input node (the others are computed by blocks)."""
-
-
-def resid_hook(sublayer: int) -> str:
-    """The TransformerLens hook holding the residual stream right after ``sublayer``
-    (-1: the embeddings; ``2l``: layer ``l``'s attention; ``2l + 1``: its MLP)."""
-    if sublayer < 0:
-        return "blocks.0.hook_resid_pre"
-    layer, is_mlp = divmod(sublayer, 2)
-    return f"blocks.{layer}.hook_resid_post" if is_mlp else f"blocks.{layer}.hook_resid_mid"
-
-
-def hook_sublayer(name: str, num_layers: int) -> int:
-    """The sub-layer after which the residual hook ``name`` is taken (inverse of
-    :func:`resid_hook`; ``blocks.{l}.hook_resid_pre`` is the stream after sub-layer
-    ``2l - 1``)."""
-    parts = name.split(".")
-    if len(parts) == 3 and parts[0] == "blocks" and parts[1].isdigit():
-        layer = int(parts[1])
-        if layer < num_layers:
-            offsets = {"hook_resid_pre": -1, "hook_resid_mid": 0, "hook_resid_post": 1}
-            if parts[2] in offsets:
-                return 2 * layer + offsets[parts[2]]
-    raise RaspcValueError(
-        f"{name!r} is not a residual-stream hook of a {num_layers}-layer model; expected "
-        f"blocks.{{l}}.hook_resid_pre / hook_resid_mid / hook_resid_post with l < {num_layers}"
-    )
 
 
 @dataclass(frozen=True)
@@ -430,27 +419,30 @@ def _heads_and_mlps(
         for c in n.components:
             by_slot.setdefault(c, []).append(n.label)
     out = []
-    for c in sorted(by_slot, key=lambda c: (2 * c.layer + (c.kind == "mlp"), c.start)):
-        prefix = f"transformer/layer_{c.layer}"
-        if c.kind == "attn":
-            q = _param(params, f"{prefix}/attn/query", "w")
+    for c in sorted(by_slot, key=lambda c: (c.sublayer, c.start)):
+
+        def w(module: ParamModule, c: Component = c) -> np.ndarray:
+            return _param(params, param_path(module, c.layer), "w")
+
+        if c.kind == ComponentKind.ATTN:
+            q = w(ParamModule.QUERY)
             d = q.shape[0]
             q = q.reshape(d, num_heads, -1)[:, c.start]  # [D, K]
-            k = _param(params, f"{prefix}/attn/key", "w").reshape(d, num_heads, -1)[:, c.start]
-            v = _param(params, f"{prefix}/attn/value", "w").reshape(d, num_heads, -1)[:, c.start]
-            o = _param(params, f"{prefix}/attn/linear", "w").reshape(num_heads, -1, d)[c.start]
+            k = w(ParamModule.KEY).reshape(d, num_heads, -1)[:, c.start]
+            v = w(ParamModule.VALUE).reshape(d, num_heads, -1)[:, c.start]
+            o = w(ParamModule.ATTN_OUT).reshape(num_heads, -1, d)[c.start]
             qk, ov = q @ k.T, v @ o  # [D, D] each
             query, key, value = _nonzero_rows(qk), _nonzero_rows(qk.T), _nonzero_rows(ov)
             writes = _nonzero_rows(ov.T)
             reads = tuple(sorted({*query, *key, *value}))
-            hook = f"blocks.{c.layer}.attn.hook_result"
+            hook = hook_name(HookPoint.ATTN_RESULT, c.layer)
             sublayer = 2 * c.layer
         else:
-            w_in = _param(params, f"{prefix}/mlp/linear_1", "w")[:, c.start : c.stop]
-            w_out = _param(params, f"{prefix}/mlp/linear_2", "w")[c.start : c.stop]
+            w_in = w(ParamModule.MLP_IN)[:, c.start : c.stop]
+            w_out = w(ParamModule.MLP_OUT)[c.start : c.stop]
             reads, writes = _nonzero_rows(w_in), _nonzero_rows(w_out.T)
             query = key = value = ()
-            hook = f"blocks.{c.layer}.mlp.hook_post"
+            hook = hook_name(HookPoint.MLP_POST, c.layer)
             sublayer = 2 * c.layer + 1
         out.append(
             CircuitComponent(
@@ -502,9 +494,9 @@ def build_circuit(
 ) -> CircuitMap:
     """The circuit map of a model from its layout and (numpy or jax) parameters."""
     labels = layout.residual_labels
-    num_layers = sum(1 for key in params if key.endswith("/attn/query"))
-    token_embed = _param(params, "token_embed", "embeddings")
-    pos_embed = _param(params, "pos_embed", "embeddings")
+    num_layers = count_layers(params)
+    token_embed = _param(params, param_path(ParamModule.TOKEN_EMBED), "embeddings")
+    pos_embed = _param(params, param_path(ParamModule.POS_EMBED), "embeddings")
     embed_nodes = {"embed": [], "pos_embed": []}
     for n in layout.nodes.values():
         if not n.components and n.kind in EMBEDDING_OF:
@@ -519,9 +511,12 @@ def build_circuit(
             nodes=tuple(embed_nodes[name]),
             reads=(),
             writes=_nonzero_rows(matrix.T),
-            hook=f"hook_{name}",
+            hook=hook_name(point),
         )
-        for name, matrix in (("embed", token_embed), ("pos_embed", pos_embed))
+        for name, point, matrix in (
+            ("embed", HookPoint.EMBED, token_embed),
+            ("pos_embed", HookPoint.POS_EMBED, pos_embed),
+        )
     ]
     out_node = layout.output_node
     unembed = CircuitComponent(
@@ -533,7 +528,7 @@ def build_circuit(
         nodes=(),
         reads=out_node.residual,
         writes=(),
-        hook=f"blocks.{num_layers - 1}.hook_resid_post",
+        hook=resid_hook(2 * num_layers - 1),
     )
     components = [*embeddings, *_heads_and_mlps(layout, params, num_heads), unembed]
     nodes = {}

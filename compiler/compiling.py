@@ -1,33 +1,35 @@
 """The compiler's front door: one straight line through the passes.
 
 ``compile_rasp`` stays numpy/networkx-only and returns a :class:`CompiledProgram`
-(every pass's result, for inspection); ``compile_rasp_to_model`` also builds
-the Haiku model (importing jax only then).
+(every pass's result, for inspection; its ``params``, ``config`` and ``layout`` are
+the artifact, :mod:`compiler.artifact`).  ``compile_rasp_to_model`` hands that to a
+back end found through an entry point (:mod:`compiler.backend`; raspc's Haiku model
+by default), so this package never imports ``models``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import rasp
+from compiler.artifact import ModelConfig, ModelLayout, Params
+from compiler.backend import DEFAULT_BACKEND, load_backend
 from compiler.basis import Direction, sorted_values
 from compiler.blocks import SOFTMAX_BETA, Block, bos_direction, build_blocks
 from compiler.causal import Causal, causal_mode, check_causal
 from compiler.fuse import fuse_program
 from compiler.graph import ProgramGraph, build_graph, label_program
 from compiler.layers import Schedule, schedule_blocks
-from compiler.layout import ModelLayout, build_layout
+from compiler.layout import build_layout
 from compiler.pairing import pair_selectors
 from compiler.residual import ResidualSpace, allocate_residual
 from compiler.validate import collect_problems
 from compiler.values import ValueSets, infer_values
-from compiler.weights import ModelConfig, Params, emit_params, input_encoding
+from compiler.weights import emit_params, input_encoding
 from rasp.errors import RaspcTypeError, RaspcValueError
-
-if TYPE_CHECKING:
-    from models.compiled import CompiledModel
 
 __all__ = ["CompiledProgram", "compile_rasp", "compile_rasp_to_model"]
 
@@ -51,9 +53,10 @@ class CompiledProgram:
     config: ModelConfig
     input_encoding: dict[Any, int]
 
-    @property
+    @functools.cached_property
     def layout(self) -> ModelLayout:
-        """Where every node lives in the model (plain data; see compiler.layout)."""
+        """Where every node lives in the model, and every value it can take (plain
+        data, :mod:`compiler.artifact`; built once by :mod:`compiler.layout`)."""
         return build_layout(self)
 
     @property
@@ -114,7 +117,7 @@ def compile_rasp(
     values = inference.sets
     problems = collect_problems(graph, inference, partial)  # raised with the blocks'
     if causal and not problems:
-        check_causal(graph, vocab_t, max_seq_len, program, strict=strict)
+        check_causal(graph, vocab_t, max_seq_len, strict=strict)
     bos = bos_direction(compiler_bos)
     blocks = build_blocks(graph, values, bos, SOFTMAX_BETA, prior=problems)
     schedule = schedule_blocks(graph, blocks)
@@ -149,8 +152,13 @@ def compile_rasp_to_model(
     mlp_exactness: int = 100,
     *,
     partial: bool = False,
-) -> CompiledModel:
-    """Compile ``program`` into a runnable Haiku transformer (Tracr's signature).
+    backend: str = DEFAULT_BACKEND,
+) -> Any:
+    """Compile ``program`` into a runnable transformer (Tracr's signature).
+
+    The model comes from the back end registered as ``backend`` (see
+    :mod:`compiler.backend`): by default raspc's Haiku model, a
+    ``models.CompiledModel`` with Tracr's attributes.
 
     ``mlp_exactness`` is accepted for Tracr's signature and changes nothing: Tracr
     uses it to size the MLPs that approximate numerical functions, while raspc's
@@ -162,9 +170,8 @@ def compile_rasp_to_model(
     ['compiler_bos', 4, 2, 3]
     """
     del mlp_exactness  # exact by construction (see above)
+    build = load_backend(backend)  # a missing back end fails before the compile
     compiled = compile_rasp(
         program, vocab, max_seq_len, causal, compiler_bos, compiler_pad, partial=partial
     )
-    from models.compiled import CompiledModel  # jax is imported only here
-
-    return CompiledModel.from_compiled(compiled)
+    return build(compiled)

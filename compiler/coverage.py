@@ -26,7 +26,7 @@ The rules:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,8 @@ import numpy as np
 
 import rasp
 from compiler.selectors import holds
+from rasp.errors import RaspcTypeError
+from rasp.expr import SOP_TYPES, rule_for
 
 __all__ = ["Coverage", "selection_coverage"]
 
@@ -49,9 +51,6 @@ class Coverage:
 
     nonempty: bool
     widths: frozenset[int] | None = None
-
-
-UNKNOWN = Coverage(nonempty=False)
 
 
 def selection_coverage(
@@ -71,11 +70,35 @@ def selection_coverage(
 
 
 def _always_selects(sel: rasp.Selector, values_of: Callable) -> bool:
-    if isinstance(sel, rasp.SelectorOr):
-        return any(_always_selects(child, values_of) for child in sel.children)
-    if isinstance(sel, rasp.Select):
-        return _reflexive(sel, values_of) or _total(sel, values_of)
+    return rule_for(RULES, sel, "selection-coverage")(sel, values_of)
+
+
+def _select_always(sel: rasp.Select, values_of: Callable) -> bool:
+    return _reflexive(sel, values_of) or _total(sel, values_of)
+
+
+def _or_always(sel: rasp.SelectorOr, values_of: Callable) -> bool:
+    return any(_always_selects(child, values_of) for child in sel.children)
+
+
+def _unproved(sel: rasp.RASPExpr, values_of: Callable) -> bool:
+    """No rule proves this selector non-empty (the over-approximation stays)."""
     return False
+
+
+def _not_a_selector(expr: rasp.RASPExpr, *_: Any) -> Any:
+    raise RaspcTypeError(f"internal error: {expr.label} is an SOp where a selector was expected")
+
+
+RULES: Mapping[type, Callable[..., bool]] = {
+    **dict.fromkeys(SOP_TYPES, _not_a_selector),
+    rasp.Select: _select_always,
+    rasp.SelectorOr: _or_always,
+    rasp.SelectorAnd: _unproved,
+    rasp.SelectorNot: _unproved,
+    rasp.ConstantSelector: _unproved,
+}
+"""Per node type: does the selector select a key at every query on every input."""
 
 
 def _reflexive(sel: rasp.Select, values_of: Callable) -> bool:
@@ -116,7 +139,7 @@ def _widths(sel: rasp.Selector, max_seq_len: int, causal: bool, token: Any) -> f
     for n in range(1, max_seq_len + 1):
         try:
             matrix = _matrix(sel, [token] * n, causal, tables)
-        except Exception:  # e.g. a compiler-internal node the evaluator has no rule for
+        except Exception:  # a function or predicate that raises: no proof
             return None
         widths.update(int(w) for w in np.unique(matrix.sum(axis=1)))
     return frozenset(widths)
@@ -124,21 +147,48 @@ def _widths(sel: rasp.Selector, max_seq_len: int, causal: bool, token: Any) -> f
 
 def _matrix(sel: rasp.Selector, xs: list, causal: bool, tables: dict[int, dict]) -> np.ndarray:
     """The selector's ``[T_query, T_key]`` matrix on ``xs``, as the evaluator defines it."""
+    return rule_for(MATRIX_RULES, sel, "selector-matrix")(sel, xs, causal, tables)
+
+
+def _mask(n: int, causal: bool) -> np.ndarray:
+    return np.tril(np.ones((n, n), dtype=bool)) if causal else np.ones((n, n), dtype=bool)
+
+
+def _select_matrix(sel: rasp.Select, xs: list, causal: bool, tables: dict) -> np.ndarray:
     n = len(xs)
-    mask = np.tril(np.ones((n, n), dtype=bool)) if causal else np.ones((n, n), dtype=bool)
-    if isinstance(sel, rasp.Select):
-        keys = rasp.evaluate(sel.keys, xs, causal=causal)
-        queries = rasp.evaluate(sel.queries, xs, causal=causal)
-        seen = tables.setdefault(id(sel), {})
-        rows = [[_cached(sel.predicate, k, q, seen) for k in keys] for q in queries]
-        return np.array(rows, dtype=bool).reshape(n, n) & mask
-    if isinstance(sel, rasp.SelectorAnd):
-        return _matrix(sel.fst, xs, causal, tables) & _matrix(sel.snd, xs, causal, tables)
-    if isinstance(sel, rasp.SelectorOr):
-        return _matrix(sel.fst, xs, causal, tables) | _matrix(sel.snd, xs, causal, tables)
-    if isinstance(sel, rasp.SelectorNot):
-        return ~_matrix(sel.inner, xs, causal, tables) & mask
+    keys = rasp.evaluate(sel.keys, xs, causal=causal)
+    queries = rasp.evaluate(sel.queries, xs, causal=causal)
+    seen = tables.setdefault(id(sel), {})
+    rows = [[_cached(sel.predicate, k, q, seen) for k in keys] for q in queries]
+    return np.array(rows, dtype=bool).reshape(n, n) & _mask(n, causal)
+
+
+def _and_matrix(sel: rasp.SelectorAnd, xs: list, causal: bool, tables: dict) -> np.ndarray:
+    return _matrix(sel.fst, xs, causal, tables) & _matrix(sel.snd, xs, causal, tables)
+
+
+def _or_matrix(sel: rasp.SelectorOr, xs: list, causal: bool, tables: dict) -> np.ndarray:
+    return _matrix(sel.fst, xs, causal, tables) | _matrix(sel.snd, xs, causal, tables)
+
+
+def _not_matrix(sel: rasp.SelectorNot, xs: list, causal: bool, tables: dict) -> np.ndarray:
+    return ~_matrix(sel.inner, xs, causal, tables) & _mask(len(xs), causal)
+
+
+def _evaluated_matrix(sel: rasp.Selector, xs: list, causal: bool, tables: dict) -> np.ndarray:
+    n = len(xs)
     return np.array(rasp.evaluate(sel, xs, causal=causal), dtype=bool).reshape(n, n)
+
+
+MATRIX_RULES: Mapping[type, Callable[..., np.ndarray]] = {
+    **dict.fromkeys(SOP_TYPES, _not_a_selector),
+    rasp.Select: _select_matrix,
+    rasp.SelectorAnd: _and_matrix,
+    rasp.SelectorOr: _or_matrix,
+    rasp.SelectorNot: _not_matrix,
+    rasp.ConstantSelector: _evaluated_matrix,
+}
+"""Per node type: the selector's matrix, with each predicate's table cached over lengths."""
 
 
 def _cached(predicate: Callable, key: Any, query: Any, seen: dict) -> bool:

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from compiler.artifact import ParamModule, param_path
 from compiler.circuit import CircuitComponent, CircuitMap
 from rasp.errors import RaspcValueError
 
@@ -171,21 +172,21 @@ def all_edges(num_layers: int, num_heads: int) -> list[str]:
 def _role_rows(params: Mapping[str, Mapping[str, Any]], c: CircuitComponent, num_heads: int):
     """``{role: matrix [D, *]}`` whose rows say how the component reads each direction."""
 
-    def get(module: str) -> np.ndarray:
-        return np.asarray(params[f"transformer/layer_{c.layer}/{module}"]["w"], np.float64)
+    def get(module: ParamModule) -> np.ndarray:
+        return np.asarray(params[param_path(module, c.layer)]["w"], np.float64)
 
     if c.kind == "attn":
         h = c.span[0]
-        q = get("attn/query")
+        q = get(ParamModule.QUERY)
         d = q.shape[0]
         q = q.reshape(d, num_heads, -1)[:, h]
-        k = get("attn/key").reshape(d, num_heads, -1)[:, h]
-        v = get("attn/value").reshape(d, num_heads, -1)[:, h]
-        o = get("attn/linear").reshape(num_heads, -1, d)[h]
+        k = get(ParamModule.KEY).reshape(d, num_heads, -1)[:, h]
+        v = get(ParamModule.VALUE).reshape(d, num_heads, -1)[:, h]
+        o = get(ParamModule.ATTN_OUT).reshape(num_heads, -1, d)[h]
         qk = q @ k.T
         return {"Q": qk, "K": qk.T, "V": v @ o}
     if c.kind == "mlp":
-        return {"": get("mlp/linear_1")[:, c.span[0] : c.span[1]]}
+        return {"": get(ParamModule.MLP_IN)[:, c.span[0] : c.span[1]]}
     return {"": None}  # unembed: reads the output node's directions one by one
 
 

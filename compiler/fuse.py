@@ -31,23 +31,25 @@ so the circuit map still finds and decodes it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import rasp
 from compiler.graph import ProgramGraph
-from rasp.expr import rebuilt
+from compiler.predicates import Through, describe
+from rasp.expr import Zip, replace, rule_for, with_children
+from rasp.walk import relabel
 
-__all__ = ["Fusion", "fuse_maps", "fuse_program"]
+__all__ = ["RULES", "Fusion", "fuse_maps", "fuse_program"]
 
 
-def _fusable(expr: rasp.RASPExpr, uses: Counter, output: int) -> bool:
+def _fusable(expr: rasp.RASPExpr, uses: Counter, output: str) -> bool:
     return (
         type(expr) in (rasp.Map, rasp.SequenceMap)
         and expr.name is None
-        and uses[expr.unique_id] == 1
-        and expr.unique_id != output
+        and uses[expr.label] == 1
+        and expr.label != output
         and rasp.is_categorical(expr)
         and all(not rasp.is_numerical(c) for c in expr.children)
     )
@@ -60,6 +62,10 @@ class _Chain:
     composed Maps needs no deep recursion."""
 
     fns: tuple[Callable[..., Any], ...]
+
+    def describe(self) -> str:
+        """The functions in the order they apply, e.g. ``f . g`` for ``f(g(x))``."""
+        return " . ".join(describe(fn) for fn in reversed(self.fns))
 
     def __call__(self, *args: Any) -> Any:
         out = self.fns[0](*args)
@@ -75,55 +81,32 @@ def _then(inner: Callable[..., Any], outer: Callable[[Any], Any]) -> Callable[..
     return _Chain((*first, outer))
 
 
-def _on_fst(f: Callable[[Any, Any], Any], g: Callable[[Any], Any]) -> Callable[..., Any]:
-    def fused(x: Any, y: Any) -> Any:
-        gx = g(x)
-        return None if gx is None else f(gx, y)
+@dataclass(frozen=True)
+class _OnArgument:
+    """``f(x, y)`` with ``g`` applied first to argument ``index`` (0: ``x``, 1: ``y``);
+    None where ``g`` gives None, as the evaluator never applies ``f`` to a None input."""
 
-    return fused
+    f: Callable[[Any, Any], Any]
+    g: Callable[[Any], Any]
+    index: int
+
+    def __call__(self, x: Any, y: Any) -> Any:
+        args = [x, y]
+        args[self.index] = self.g(args[self.index])
+        return None if args[self.index] is None else self.f(*args)
+
+    def describe(self) -> str:
+        sides = ["x", "y"]
+        sides[self.index] = f"{describe(self.g)}({sides[self.index]})"
+        return f"{describe(self.f)}({', '.join(sides)})"
+
+
+def _on_fst(f: Callable[[Any, Any], Any], g: Callable[[Any], Any]) -> Callable[..., Any]:
+    return _OnArgument(f, g, 0)
 
 
 def _on_snd(f: Callable[[Any, Any], Any], g: Callable[[Any], Any]) -> Callable[..., Any]:
-    def fused(x: Any, y: Any) -> Any:
-        gy = g(y)
-        return None if gy is None else f(x, gy)
-
-    return fused
-
-
-def _compare_through(pred: Any, f_key: Any, f_query: Any) -> Callable[[Any, Any], bool]:
-    def fused(key: Any, query: Any) -> bool:
-        k = key if f_key is None else f_key(key)
-        q = query if f_query is None else f_query(query)
-        return k is not None and q is not None and bool(pred(k, q))
-
-    return fused
-
-
-def _absorb_into_select(expr: rasp.Select, kids: tuple, only_selects: set[int], output: int):
-    """A Select comparing unnamed Maps that only selectors read compares their inputs
-    through the Maps' functions instead: the Maps need no MLP at all."""
-    keys, queries = kids
-
-    def absorbable(sop: rasp.RASPExpr) -> bool:
-        return (
-            type(sop) is rasp.Map
-            and sop.name is None
-            and sop.unique_id in only_selects
-            and sop.unique_id != output
-            and rasp.is_categorical(sop)
-            and rasp.is_categorical(sop.inner)
-        )
-
-    f_key = keys.f if absorbable(keys) else None
-    f_query = queries.f if absorbable(queries) else None
-    if f_key is None and f_query is None:
-        return None
-    new_keys = keys.inner if f_key is not None else keys
-    new_queries = queries.inner if f_query is not None else queries
-    return rebuilt(
-        expr, (new_keys, new_queries), predicate=_compare_through(expr.predicate, f_key, f_query)
-    )
+    return _OnArgument(f, g, 1)
 
 
 MAX_CHAIN = 256
@@ -139,38 +122,100 @@ def _composable(inner: rasp.RASPExpr) -> bool:
     return len(inner.f.fns) < MAX_CHAIN if isinstance(inner.f, _Chain) else True
 
 
-def _fuse_one(
-    expr: rasp.RASPExpr,
-    kids: tuple,
-    uses: Counter,
-    output: int,
-    only_selects: set[int],
-    kept: list[rasp.RASPExpr],
-) -> rasp.RASPExpr:
-    """``expr`` with fusable inputs absorbed (``kids`` are its already-rewritten children)."""
-    if type(expr) is rasp.Select:
-        absorbed = _absorb_into_select(expr, kids, only_selects, output)
-        if absorbed is not None:
-            return absorbed
-    if type(expr) is rasp.Map and _fusable(kids[0], uses, output):
-        inner = kids[0]
-        return rebuilt(expr, inner.children, as_type=type(inner), f=_then(inner.f, expr.f))
-    if type(expr) is rasp.Map and getattr(expr, "simplify", True) and _composable(kids[0]):
-        inner = kids[0]
-        if inner.name is not None and uses[inner.unique_id] == 1:
-            kept.append(inner)  # nothing else reads it: Fusion.keep puts it back
-        return rebuilt(expr, inner.children, f=_then(inner.f, expr.f))
-    if type(expr) is rasp.SequenceMap and rasp.is_categorical(expr):
-        fst, snd = kids
-        f = expr.f
-        if type(fst) is rasp.Map and fst is not snd and _fusable(fst, uses, output):
-            f, fst = _on_fst(f, fst.f), fst.inner
-        if type(snd) is rasp.Map and snd is not kids[0] and _fusable(snd, uses, output):
-            f, snd = _on_snd(f, snd.f), snd.inner
-        if fst is not kids[0] or snd is not kids[1]:
-            return rebuilt(expr, (fst, snd), f=f)
+@dataclass(frozen=True)
+class _Uses:
+    """What fusion must know of the whole (labelled) program to rewrite one node."""
+
+    uses: Counter  # label -> how many nodes read it
+    only_selects: frozenset[str]  # labels read by Selects only
+    output: str
+    kept: list[rasp.RASPExpr]  # named Maps composed away (Fusion.keep puts them back)
+
+    def fusable(self, expr: rasp.RASPExpr) -> bool:
+        return _fusable(expr, self.uses, self.output)
+
+
+def _as_is(expr: rasp.RASPExpr, kids: tuple, ctx: _Uses) -> rasp.RASPExpr:
+    """``expr`` reading its rewritten inputs, nothing fused into it."""
     same = all(a is b for a, b in zip(kids, expr.children))
-    return expr if same else rebuilt(expr, kids)
+    return expr if same else with_children(expr, kids, expr.label)
+
+
+def _fuse_select(expr: rasp.Select, kids: tuple, ctx: _Uses) -> rasp.RASPExpr:
+    """A Select comparing unnamed Maps that only selectors read compares their inputs
+    through the Maps' functions instead: the Maps need no MLP at all."""
+    keys, queries = kids
+
+    def absorbable(sop: rasp.RASPExpr) -> bool:
+        return (
+            type(sop) is rasp.Map
+            and sop.name is None
+            and sop.label in ctx.only_selects
+            and sop.label != ctx.output
+            and rasp.is_categorical(sop)
+            and rasp.is_categorical(sop.inner)
+        )
+
+    f_key = keys.f if absorbable(keys) else None
+    f_query = queries.f if absorbable(queries) else None
+    if f_key is None and f_query is None:
+        return _as_is(expr, kids, ctx)
+    new_keys = keys.inner if f_key is not None else keys
+    new_queries = queries.inner if f_query is not None else queries
+    predicate = Through(expr.predicate, f_key, f_query)
+    return with_children(expr, (new_keys, new_queries), expr.label, predicate=predicate)
+
+
+def _fuse_map(expr: rasp.Map, kids: tuple, ctx: _Uses) -> rasp.RASPExpr:
+    """A Map of a fusable Map or SequenceMap becomes one node computing both; a Map of
+    a Map over a categorical input composes (a named inner Map is kept)."""
+    inner = kids[0]
+    if ctx.fusable(inner):
+        f = _then(inner.f, expr.f)
+        if type(inner) is rasp.Map:
+            return with_children(expr, inner.children, expr.label, f=f)
+        return replace(inner, expr.label, f=f, _annotations=expr._annotations)
+    if expr.simplify and _composable(inner):
+        if inner.name is not None and ctx.uses[inner.label] == 1:
+            ctx.kept.append(inner)  # nothing else reads it: Fusion.keep puts it back
+        return with_children(expr, inner.children, expr.label, f=_then(inner.f, expr.f))
+    return _as_is(expr, kids, ctx)
+
+
+def _fuse_sequence_map(expr: rasp.SequenceMap, kids: tuple, ctx: _Uses) -> rasp.RASPExpr:
+    """A categorical SequenceMap absorbs fusable Maps of either input."""
+    if not rasp.is_categorical(expr):
+        return _as_is(expr, kids, ctx)
+    fst, snd = kids
+    f = expr.f
+    if type(fst) is rasp.Map and fst is not snd and ctx.fusable(fst):
+        f, fst = _on_fst(f, fst.f), fst.inner
+    if type(snd) is rasp.Map and snd is not kids[0] and ctx.fusable(snd):
+        f, snd = _on_snd(f, snd.f), snd.inner
+    if fst is not kids[0] or snd is not kids[1]:
+        return with_children(expr, (fst, snd), expr.label, f=f)
+    return _as_is(expr, kids, ctx)
+
+
+RULES: Mapping[type, Callable[[Any, tuple, _Uses], rasp.RASPExpr]] = {
+    rasp.TokensType: _as_is,
+    rasp.IndicesType: _as_is,
+    rasp.LengthType: _as_is,
+    rasp.Map: _fuse_map,
+    rasp.SequenceMap: _fuse_sequence_map,
+    rasp.LinearSequenceMap: _as_is,  # built without lookups: nothing to fuse into it
+    rasp.Full: _as_is,
+    rasp.ConstantSOp: _as_is,
+    rasp.Aggregate: _as_is,
+    rasp.SelectorWidth: _as_is,
+    Zip: _as_is,
+    rasp.Select: _fuse_select,
+    rasp.ConstantSelector: _as_is,
+    rasp.SelectorAnd: _as_is,
+    rasp.SelectorOr: _as_is,
+    rasp.SelectorNot: _as_is,
+}
+"""Per node type: the node with fusable inputs absorbed (its inputs already rewritten)."""
 
 
 @dataclass(frozen=True)
@@ -201,17 +246,21 @@ class Fusion:
 
 
 def fuse_program(program: rasp.SOp) -> Fusion:
-    """``program`` with fusable position-wise chains merged (see the module docstring)."""
+    """``program`` with fusable position-wise chains merged (see the module docstring).
+
+    Nodes are told apart by label, so the program is labelled first (a no-op for the
+    compiler, which labels the user's program before any rewrite)."""
+    program = relabel(program)
     order = rasp.postorder(program)
-    uses: Counter = Counter(c.unique_id for e in order for c in e.children)
-    read_by_others = {c.unique_id for e in order if type(e) is not rasp.Select for c in e.children}
-    only_selects = {e.unique_id for e in order} - read_by_others
+    uses: Counter = Counter(c.label for e in order for c in e.children)
+    read_by_others = {c.label for e in order if type(e) is not rasp.Select for c in e.children}
+    only_selects = {e.label for e in order} - read_by_others
+    ctx = _Uses(uses, frozenset(only_selects), program.label, [])
     new: dict[int, rasp.RASPExpr] = {}
-    kept: list[rasp.RASPExpr] = []
     for expr in order:
         kids = tuple(new[c.unique_id] for c in expr.children)
-        new[expr.unique_id] = _fuse_one(expr, kids, uses, program.unique_id, only_selects, kept)
-    return Fusion(new[program.unique_id], tuple(kept))
+        new[expr.unique_id] = rule_for(RULES, expr, "fusion")(expr, kids, ctx)
+    return Fusion(new[program.unique_id], tuple(ctx.kept))
 
 
 def fuse_maps(program: rasp.SOp) -> rasp.SOp:

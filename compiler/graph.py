@@ -1,5 +1,10 @@
 """Pass 1: the program as a networkx DAG, one node per expression, keyed by label.
 
+Pass 1 has two halves around the rewrites: :func:`label_program` (1a) labels the
+user's program, passes 1b (:mod:`compiler.fuse`) and 1c (:mod:`compiler.pairing`)
+rewrite it, and :func:`build_graph` (1d) turns the result into the DAG, in that
+order in :func:`compiler.compiling.compile_rasp`.
+
 Labels come from the program's structure (:func:`rasp.walk.assign_labels`),
 never from a counter: :func:`label_program` labels the user's program before
 any rewrite (so :func:`rasp.evaluate_all` on the user's program gives the same

@@ -17,45 +17,23 @@ for validation to refuse with its own reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import rasp
+from compiler.predicates import Component, Through
 from compiler.selectors import UnsupportedSelector, group_key, leaves
-from rasp.expr import rebuilt
+from rasp.errors import RaspcTypeError
+from rasp.expr import NODE_TYPES, Zip, rule_for, with_children
 
-__all__ = ["Zip", "pair_selectors"]
-
-
-class Zip(rasp.SOp):
-    """Compiler-internal: the tuple of ``parts``' values at each position, with None
-    components kept (the tuple itself is never None).  ``origin`` is the label of the
-    user's selector it was built for, so reports can name it."""
-
-    _kind = "zip"
-    _children_tuple = "parts"  # so rasp.expr.rebuilt (relabelling) can rebuild it
-
-    def __init__(self, parts: tuple[rasp.SOp, ...], origin: str):
-        super().__init__()
-        self._init_field("parts", tuple(parts))
-        self._init_field("origin", origin)
-
-    @property
-    def children(self) -> tuple[rasp.RASPExpr, ...]:
-        return self.parts
-
-    __hash__ = rasp.SOp.__hash__
+__all__ = ["COMBINE_RULES", "RULES", "Zip", "pair_selectors"]
 
 
-def _through(predicate: Any, key_index: int | None, query_index: int | None) -> Callable:
+def _through(predicate: Any, key_index: int | None, query_index: int | None) -> Through:
     """``predicate`` on one component of each pair (None: the side is not a pair)."""
-
-    def paired(key: Any, query: Any) -> bool:
-        k = key if key_index is None else key[key_index]
-        q = query if query_index is None else query[query_index]
-        return k is not None and q is not None and bool(predicate(k, q))
-
-    return paired
+    key_fn = None if key_index is None else Component(key_index)
+    query_fn = None if query_index is None else Component(query_index)
+    return Through(predicate, key_fn, query_fn)
 
 
 class _Pairing:
@@ -99,7 +77,7 @@ class _Pairing:
         if isinstance(sel, rasp.SelectorAnd):
             fst, snd = (self.selector(child, origin) for child in sel.children)
             same = fst is sel.children[0] and snd is sel.children[1]
-            out = sel if same else rebuilt(sel, (fst, snd))
+            out = sel if same else with_children(sel, (fst, snd), sel.label)
         else:
             out = self.conjunct(sel, origin)
         self.done[sel.unique_id] = out
@@ -112,11 +90,47 @@ def _replace(sel: rasp.Selector, new: dict[int, rasp.Selector]) -> rasp.Selector
     if sel.unique_id in new:
         return new[sel.unique_id]
     kids = tuple(_replace(child, new) for child in sel.children)
-    if isinstance(sel, rasp.SelectorNot):
-        return ~kids[0]
-    if isinstance(sel, rasp.SelectorAnd):
-        return kids[0] & kids[1]
-    return kids[0] | kids[1]
+    return rule_for(COMBINE_RULES, sel, "selector-pairing")(sel, kids)
+
+
+def _fresh_combinator(sel: rasp.Selector, kids: tuple) -> rasp.Selector:
+    return type(sel)(*kids)  # unnamed and unlabelled: see _replace
+
+
+def _not_a_combinator(expr: rasp.RASPExpr, kids: tuple) -> rasp.Selector:
+    raise RaspcTypeError(
+        f"internal error: pairing met {type(expr).__name__} {expr.label!r} inside a selector "
+        "formula, where only Selects (already replaced) and &, |, ~ can be"
+    )
+
+
+COMBINE_RULES: Mapping[type, Callable[[Any, tuple], rasp.Selector]] = {
+    **dict.fromkeys(NODE_TYPES, _not_a_combinator),
+    rasp.SelectorAnd: _fresh_combinator,
+    rasp.SelectorOr: _fresh_combinator,
+    rasp.SelectorNot: _fresh_combinator,
+}
+"""Per node type: a paired formula's combinator rebuilt over its paired inputs."""
+
+
+def _as_is(expr: rasp.RASPExpr, kids: tuple, pairing: _Pairing) -> tuple:
+    return kids
+
+
+def _pair_selector_input(
+    expr: rasp.Aggregate | rasp.SelectorWidth, kids: tuple, pairing: _Pairing
+) -> tuple:
+    """The selector an Aggregate or SelectorWidth reads, paired (named after it)."""
+    return (pairing.selector(kids[0], expr.label), *kids[1:])
+
+
+RULES: Mapping[type, Callable[[Any, tuple, _Pairing], tuple]] = {
+    **dict.fromkeys(NODE_TYPES, _as_is),
+    rasp.Aggregate: _pair_selector_input,
+    rasp.SelectorWidth: _pair_selector_input,
+}
+"""Per node type: its (rewritten) inputs, paired where it reads a selector; every other
+node, selectors included, is rebuilt over its inputs as they are."""
 
 
 def pair_selectors(program: rasp.SOp) -> rasp.SOp:
@@ -126,9 +140,7 @@ def pair_selectors(program: rasp.SOp) -> rasp.SOp:
     new: dict[int, rasp.RASPExpr] = {}
     for expr in rasp.postorder(program):
         kids = tuple(new[c.unique_id] for c in expr.children)
-        if isinstance(expr, (rasp.Aggregate, rasp.SelectorWidth)):
-            sel = pairing.selector(kids[0], expr.label)
-            kids = (sel, *kids[1:])
+        kids = rule_for(RULES, expr, "selector-pairing")(expr, kids, pairing)
         same = all(a is b for a, b in zip(kids, expr.children))
-        new[expr.unique_id] = expr if same else rebuilt(expr, kids)
+        new[expr.unique_id] = expr if same else with_children(expr, kids, expr.label)
     return new[program.unique_id]

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 import rasp
+from compiler.predicates import Through
 
 __all__ = [
     "Group",
@@ -108,6 +109,10 @@ def leaf_table(predicate: Predicate, keys: list[Any], queries: list[Any]) -> np.
     q_ok = [i for i, q in enumerate(queries) if q is not None]
     if not k_ok or not q_ok:
         return out
+    if isinstance(predicate, Through):  # rewritten by fusion or pairing: look inside
+        return leaf_table(
+            predicate.predicate, predicate.keys_of(keys), predicate.queries_of(queries)
+        )
     if predicate is rasp.Comparison.TRUE or predicate is rasp.Comparison.FALSE:
         out[np.ix_(q_ok, k_ok)] = predicate is rasp.Comparison.TRUE
         return out

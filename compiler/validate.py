@@ -1,7 +1,10 @@
 """Pass 3: refuse, before building anything, what cannot be compiled faithfully.
 
-Every rule is stated here once.  All problems are collected as (label,
-reason-and-fix) and raised together in one :class:`UnsupportedProgramError`,
+Every rule about a program's types and value sets is stated here once; the rules
+that depend on how a node is built (table size, float32 precision, a selector's
+attention form) belong to the constructions' plans (:mod:`compiler.constructions`).
+All problems, this pass's and every plan's, are collected as (label, reason-and-fix)
+and raised together in one :class:`UnsupportedProgramError` (:func:`raise_problems`),
 so a user fixes a program in one round.  Later passes assume these rules hold.
 """
 
@@ -9,22 +12,21 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import rasp
 from compiler.basis import INTERNAL_MARK, sorted_values
 from compiler.graph import ProgramGraph
 from compiler.pairing import Zip
-from compiler.selectors import UnsupportedSelector, plan_selector
 from compiler.values import MAX_VALUES, Clash, Failure, ValueInference, ValueSets
 from rasp.errors import PartialFunctionWarning, Problem, UnsupportedProgramError
+from rasp.values import is_number
 
-__all__ = ["validate", "collect_problems"]
+if TYPE_CHECKING:
+    from compiler.constructions import Plan
 
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (bool, int, float)) and v is not None
+__all__ = ["validate", "collect_problems", "raise_problems"]
 
 
 class _Checker:
@@ -82,8 +84,8 @@ class _Checker:
         vals = self.values[expr.label]
         if vals is None:
             return
-        bad = [v for v in vals if not _is_number(v)]
-        infinite = [v for v in vals if _is_number(v) and not math.isfinite(v)]
+        bad = [v for v in vals if not is_number(v)]
+        infinite = [v for v in vals if is_number(v) and not math.isfinite(v)]
         if infinite:
             self.fail(
                 expr,
@@ -130,7 +132,7 @@ def _aggregate(expr: rasp.Aggregate, c: _Checker) -> None:
             c.known(expr.sop, f"{expr.label!r}")
     else:
         unused = expr.default is None and sel.label in c.nonempty  # never read
-        if not _is_number(expr.default) and not unused:
+        if not is_number(expr.default) and not unused:
             c.fail(
                 expr,
                 f"a numerical Aggregate needs a number as its default (found "
@@ -138,24 +140,16 @@ def _aggregate(expr: rasp.Aggregate, c: _Checker) -> None:
             )
         vals = c.values[expr.sop.label]
         known = c.known(expr.sop, f"the numerical Aggregate {expr.label!r}")
-        if known and any(not _is_number(v) for v in vals):
+        if known and any(not is_number(v) for v in vals):
             c.fail(
                 expr,
                 f"it averages {expr.sop.label!r}, which can take non-numeric values; a "
                 "numerical Aggregate needs numbers",
             )
-    _selector_in_head(expr, sel, c)
-
-
-def _selector_in_head(user: rasp.SOp, sel: rasp.Selector, c: _Checker) -> None:
-    try:
-        plan_selector(sel)
-    except UnsupportedSelector as exc:
-        c.fail(sel, str(exc))
 
 
 def _selector_width(expr: rasp.SelectorWidth, c: _Checker) -> None:
-    _selector_in_head(expr, expr.selector, c)
+    pass  # whether its selector has a head is its plan's problem (compiler.constructions)
 
 
 def _map(expr: rasp.Map, c: _Checker) -> None:
@@ -170,7 +164,7 @@ def _sequence_map(expr: rasp.SequenceMap, c: _Checker) -> None:
     for sop, role in ((expr.fst, "first input"), (expr.snd, "second input")):
         if linear:
             listed = rasp.is_categorical(sop) and c.known(sop, f"{expr.label!r}")
-            if listed and any(not _is_number(v) for v in c.values[sop.label] if v is not None):
+            if listed and any(not is_number(v) for v in c.values[sop.label] if v is not None):
                 c.fail(expr, f"its {role} {sop.label!r} has non-numeric values")
         elif rasp.is_numerical(sop):
             c.numerical_mlp_input(expr, sop)
@@ -198,7 +192,7 @@ def _ignore(expr: rasp.RASPExpr, c: _Checker) -> None:
     pass
 
 
-_RULES: dict[type, Callable[[Any, _Checker], None]] = {
+RULES: dict[type, Callable[[Any, _Checker], None]] = {
     rasp.Select: _select,
     rasp.SelectorAnd: _ignore_selector,
     rasp.SelectorOr: _ignore_selector,
@@ -269,8 +263,17 @@ def _internal_name(expr: rasp.RASPExpr) -> str:
 
 
 def validate(graph: ProgramGraph, inference: ValueInference, partial: bool = False) -> None:
-    """Raise one :class:`UnsupportedProgramError` listing every problem, or return."""
+    """Raise one :class:`UnsupportedProgramError` listing every problem this pass finds
+    (the plans' are added by :func:`raise_problems` in :mod:`compiler.blocks`)."""
     problems = collect_problems(graph, inference, partial)
+    if problems:
+        raise UnsupportedProgramError(problems)
+
+
+def raise_problems(own: Sequence[Problem], plans: Iterable[Plan]) -> None:
+    """Raise one :class:`UnsupportedProgramError` listing validation's problems and every
+    plan's, or return when there are none."""
+    problems = [*own, *(p for plan in plans for p in plan.problems)]
     if problems:
         raise UnsupportedProgramError(problems)
 
@@ -278,9 +281,10 @@ def validate(graph: ProgramGraph, inference: ValueInference, partial: bool = Fal
 def collect_problems(
     graph: ProgramGraph, inference: ValueInference, partial: bool = False
 ) -> list[Problem]:
-    """Every (label, reason-and-fix) this pass finds.  The size and float32 precision of
-    each construction are judged where it is chosen (:mod:`compiler.blocks`), which
-    adds its problems to these before one error is raised.
+    """Every (label, reason-and-fix) this pass finds.  The size, float32 precision and
+    selector form of each construction are judged by its plan
+    (:mod:`compiler.constructions`); :func:`raise_problems` raises these and the plans'
+    together.
 
     ``inference`` also says which functions tell twins apart and which fail on some
     inputs; with ``partial`` the raising ones are compiled (reading as None) with a
@@ -289,7 +293,7 @@ def collect_problems(
     c = _Checker(graph, values, inference.nonempty)
     for label in graph.order:
         expr = graph.expr(label)
-        rule = _RULES.get(type(expr))
+        rule = RULES.get(type(expr))
         if rule is None:
             c.fail(expr, f"{type(expr).__name__} is not a RASP primitive raspc knows")
             continue

@@ -30,15 +30,15 @@ import functools
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 import rasp
 from compiler.coverage import Coverage, selection_coverage
 from compiler.graph import ProgramGraph
-from compiler.pairing import Zip
+from rasp.expr import Zip, rule_for
+from rasp.values import is_finite_number, is_number, mean_values
 
 __all__ = [
     "MAX_VALUES",
@@ -46,7 +46,6 @@ __all__ = [
     "Failure",
     "ValueInference",
     "ValueSets",
-    "infer_value_sets",
     "infer_values",
     "representative",
 ]
@@ -196,16 +195,12 @@ def _same(a: Any, b: Any) -> bool:
     ``True`` are), numbers within rounding, or tuples of such."""
     if isinstance(a, tuple) and isinstance(b, tuple):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if _is_plain_number(a) and _is_plain_number(b):
+    if is_finite_number(a) and is_finite_number(b):
         return abs(a - b) <= CLOSE * max(1.0, abs(a))
     try:
         return bool(a == b)
     except Exception:
         return False
-
-
-def _is_plain_number(v: Any) -> bool:
-    return isinstance(v, (bool, int, float)) and math.isfinite(v)
 
 
 def _apply_all(
@@ -383,8 +378,8 @@ def _linear_sequence_map(expr: rasp.LinearSequenceMap, inf: _Inference) -> Value
                 combined = {expr.f(x, y) for x in xs for y in ys if x is not None and y is not None}
             except TypeError:
                 combined = {None}  # non-numeric inputs: validation refuses them
-            if all(_is_number(v) for v in combined):
-                means = mean_values(list(combined), inf.max_seq_len)
+            if all(is_number(v) for v in combined):
+                means = mean_values(list(combined), inf.max_seq_len, MAX_VALUES)
                 if means is not None:
                     # a sum of a whole mean and another may be an int or a float
                     floats = [float(m) for m in means]
@@ -445,7 +440,7 @@ def _aggregate(expr: rasp.Aggregate, inf: _Inference) -> ValueSet:
     default = [] if inf.covers(expr.selector).nonempty else [expr.default]
     if rasp.is_categorical(expr):
         return inf.settle(expr.label, [*held, *default])
-    numbers = [v for v in inner if _is_number(v)]
+    numbers = [v for v in inner if is_number(v)]
     if len(numbers) != len(inner):
         return None  # validation explains: a mean needs numbers
     means = mean_values(numbers, inf.max_seq_len, MAX_NUMERICAL)
@@ -483,44 +478,11 @@ def _select(expr: rasp.Select, inf: _Inference) -> ValueSet:
     return None
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (bool, int, float))
-
-
-def mean_values(values: list, max_count: int, limit: int = MAX_VALUES) -> frozenset | None:
-    """Every mean of 1..max_count values drawn (with repetition) from ``values``, or None
-    past ``limit`` of them.  Sums are taken over integers (the values scaled by their
-    common denominator), so long sequences stay fast."""
-    distinct = sorted({Fraction(v) for v in values})
-    if not distinct:
-        return frozenset()
-    if set(distinct) <= {Fraction(0), Fraction(1)}:
-        lo, hi = int(min(distinct)), int(max(distinct))
-        fracs = {Fraction(k, n) for n in range(1, max_count + 1) for k in range(lo * n, hi * n + 1)}
-        return frozenset(_plain(f) for f in fracs)
-    scale = math.lcm(*(f.denominator for f in distinct))
-    steps = [int(f * scale) for f in distinct]
-    means: set[Fraction] = set()
-    sums: set[int] = {0}
-    for n in range(1, max_count + 1):
-        sums = {s + v for s in sums for v in steps}
-        if len(sums) * len(steps) > limit * 10:
-            return None
-        means.update(Fraction(s, n * scale) for s in sums)
-        if len(means) > limit:
-            return None
-    return frozenset(_plain(m) for m in means)
-
-
-def _plain(f: Fraction) -> int | float:
-    return int(f) if f.denominator == 1 else float(f)
-
-
-def _none(expr: rasp.RASPExpr, inf: _Inference) -> ValueSet:
+def _no_value_set(expr: rasp.RASPExpr, inf: _Inference) -> ValueSet:
     return None  # selectors have no value set
 
 
-_RULES: dict[type, Callable[[Any, _Inference], ValueSet]] = {
+RULES: Mapping[type, Callable[[Any, _Inference], ValueSet]] = {
     rasp.TokensType: _tokens,
     rasp.IndicesType: _indices,
     rasp.LengthType: _length,
@@ -532,8 +494,13 @@ _RULES: dict[type, Callable[[Any, _Inference], ValueSet]] = {
     rasp.SelectorWidth: _selector_width,
     rasp.Aggregate: _aggregate,
     rasp.Select: _select,
+    rasp.ConstantSelector: _no_value_set,
+    rasp.SelectorAnd: _no_value_set,
+    rasp.SelectorOr: _no_value_set,
+    rasp.SelectorNot: _no_value_set,
     Zip: _zip,
 }
+"""One value-set rule per node type (selectors: None, after Select's predicate checks)."""
 
 
 def infer_values(
@@ -544,7 +511,7 @@ def infer_values(
     inf = _Inference(vocab, max_seq_len, causal)
     for label in graph.order:
         expr = graph.expr(label)
-        inf.sets[label] = _RULES.get(type(expr), _none)(expr, inf)
+        inf.sets[label] = rule_for(RULES, expr, "value-inference")(expr, inf)
     failures = inf.failures.items()
     return ValueInference(
         inf.sets,
@@ -555,8 +522,3 @@ def infer_values(
         nonempty=frozenset(label for label, c in inf.coverage.items() if c.nonempty),
         over_budget=dict(inf.over_budget),
     )
-
-
-def infer_value_sets(graph: ProgramGraph, vocab: frozenset, max_seq_len: int) -> ValueSets:
-    """The value set of every SOp in ``graph`` (selectors map to None)."""
-    return infer_values(graph, vocab, max_seq_len).sets

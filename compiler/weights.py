@@ -1,14 +1,10 @@
 """Pass 7: emit the model's parameters as numpy arrays, with Tracr's layout.
 
-Parameter paths are Haiku's: ``token_embed/embeddings``,
-``pos_embed/embeddings``, ``transformer/layer_{l}/attn/{query,key,value,linear}``
-and ``transformer/layer_{l}/mlp/{linear_1,linear_2}`` (each ``w``, ``b``), so
-tools written for Tracr models (TransformerLens's adapter first) read ours.
-
-Shapes (D = d_model, H = heads, K = key_size, M = MLP width, V = input tokens,
-P = max_seq_len + 1 positions): token_embed [V, D], pos_embed [P, D],
-query/key/value w [D, H*K], linear w [H*K, D], linear_1 w [D, M],
-linear_2 w [M, D].  Biases are zero: the ``one`` direction is the bias.
+Names and shapes are the artifact's (:func:`compiler.artifact.param_path`,
+:func:`compiler.artifact.param_shapes`): Haiku's paths, so tools written for Tracr
+models (TransformerLens's adapter first) read ours.  Biases are zero: the ``one``
+direction is the bias.  The config (:class:`compiler.artifact.ModelConfig`) is
+derived here from the schedule.
 
 Each head's bilinear ``w_qk`` (and ``w_ov``) is split into two factors with
 the identity on its smaller side, so a head needs ``min(rows, cols)`` of the
@@ -18,12 +14,12 @@ key size; the model divides logits by ``sqrt(K)``, which the query side undoes.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 import rasp
+from compiler.artifact import ModelConfig, ParamModule, Params, param_path
 from compiler.basis import ONE, Direction
 from compiler.blocks import HeadBlock, MLPBlock, encode
 from compiler.graph import ProgramGraph
@@ -31,26 +27,7 @@ from compiler.layers import Schedule
 from compiler.residual import ResidualSpace
 from rasp.errors import RaspcWarning
 
-__all__ = ["ModelConfig", "emit_params", "input_encoding", "model_cost"]
-
-Params = dict[str, dict[str, np.ndarray]]
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Tracr's ``model_config`` fields, plus the shapes a loader needs."""
-
-    num_layers: int
-    num_heads: int
-    key_size: int
-    mlp_hidden_size: int
-    d_model: int
-    max_seq_len: int
-    vocab_size: int
-    causal: bool = False
-    layer_norm: bool = False
-    dropout_rate: float = 0.0
-    activation: str = "relu"
+__all__ = ["ModelConfig", "Params", "emit_params", "input_encoding", "model_cost"]
 
 
 def input_encoding(vocab: tuple, bos: Any, pad: Any) -> dict[Any, int]:
@@ -96,10 +73,10 @@ def _attention(heads: list[HeadBlock], space: ResidualSpace, cfg: ModelConfig) -
         o[i, :r, _idx(space, head.o_dirs)] = right.T  # [no, r] into o[i].T
     zeros = np.zeros(h * k, dtype=np.float32)
     return {
-        "query": {"w": q.reshape(d, h * k), "b": zeros.copy()},
-        "key": {"w": kk.reshape(d, h * k), "b": zeros.copy()},
-        "value": {"w": v.reshape(d, h * k), "b": zeros.copy()},
-        "linear": {"w": o.reshape(h * k, d), "b": np.zeros(d, dtype=np.float32)},
+        ParamModule.QUERY: {"w": q.reshape(d, h * k), "b": zeros.copy()},
+        ParamModule.KEY: {"w": kk.reshape(d, h * k), "b": zeros.copy()},
+        ParamModule.VALUE: {"w": v.reshape(d, h * k), "b": zeros.copy()},
+        ParamModule.ATTN_OUT: {"w": o.reshape(h * k, d), "b": np.zeros(d, dtype=np.float32)},
     }
 
 
@@ -114,8 +91,8 @@ def _mlp(mlps: list[MLPBlock], space: ResidualSpace, cfg: ModelConfig) -> dict:
         w2[offset : offset + n, _idx(space, block.out_dirs)] = block.w_out
         offset += n
     return {
-        "linear_1": {"w": w1, "b": np.zeros(m, dtype=np.float32)},
-        "linear_2": {"w": w2, "b": np.zeros(d, dtype=np.float32)},
+        ParamModule.MLP_IN: {"w": w1, "b": np.zeros(m, dtype=np.float32)},
+        ParamModule.MLP_OUT: {"w": w2, "b": np.zeros(d, dtype=np.float32)},
     }
 
 
@@ -189,15 +166,14 @@ def emit_params(
     )
     token_embed, pos_embed = _embeddings(graph, space, encoding, bos, max_seq_len)
     params: Params = {
-        "token_embed": {"embeddings": token_embed},
-        "pos_embed": {"embeddings": pos_embed},
+        param_path(ParamModule.TOKEN_EMBED): {"embeddings": token_embed},
+        param_path(ParamModule.POS_EMBED): {"embeddings": pos_embed},
     }
     for layer in range(cfg.num_layers):  # block order within a sub-layer: Schedule.slots
         attn = _attention(schedule.in_sublayer(2 * layer), space, cfg)
-        for name, p in attn.items():
-            params[f"transformer/layer_{layer}/attn/{name}"] = p
-        for name, p in _mlp(schedule.in_sublayer(2 * layer + 1), space, cfg).items():
-            params[f"transformer/layer_{layer}/mlp/{name}"] = p
+        mlp = _mlp(schedule.in_sublayer(2 * layer + 1), space, cfg)
+        for module, p in (attn | mlp).items():
+            params[param_path(module, layer)] = p
     params = {
         k: {n: a.astype(np.float32, copy=False) for n, a in v.items()} for k, v in params.items()
     }

@@ -26,6 +26,9 @@ _EXPORTS = {
     "CompressionSettings": "models.compression",
     "sweep": "models.compression.sweep",
     "SweepTable": "models.compression.sweep",
+    "PromptSet": "models.prompts",
+    "prompt_set": "models.prompts",
+    "bench_circuits": "models.circuit_bench",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -8,7 +8,8 @@ same code then runs on a compiled model here and on its TransformerLens export
 (:mod:`models.tl_export`), and the compiler's ground truth says what each
 activation should hold.  :meth:`ActivationCache.decode` reads any residual
 activation (or a component's output) back into the values of the program's
-nodes.
+nodes.  Hook names come from :mod:`compiler.artifact` (``hook_name``,
+``hook_names``), the one place that spells them.
 
 Shape vocabulary: B batch, T positions (BOS included), D d_model, H heads,
 K d_head, M MLP width, V output values.
@@ -22,36 +23,27 @@ from typing import Any
 
 import numpy as np
 
-from compiler.circuit import EMBEDDING_OF, hook_sublayer, resid_hook
-from compiler.layout import ModelLayout
+from compiler.artifact import (
+    ComponentKind,
+    HookPoint,
+    ModelLayout,
+    ParamModule,
+    hook_name,
+    hook_names,
+    hook_sublayer,
+    param_path,
+    parse_hook,
+    resid_hook,
+)
+from compiler.circuit import EMBEDDING_OF
 from models.decode import decode_directions, decode_stream
 from rasp.errors import RaspcValueError
 
 __all__ = ["ActivationCache", "hook_names", "run_with_cache", "token_ids", "unembed_matrix"]
 
 
-def hook_names(num_layers: int) -> list[str]:
-    """Every hook :func:`run_with_cache` fills, in the order the forward pass reaches them."""
-    names = ["hook_embed", "hook_pos_embed"]
-    for layer in range(num_layers):
-        b = f"blocks.{layer}"
-        names += [
-            f"{b}.hook_resid_pre",
-            f"{b}.attn.hook_q",
-            f"{b}.attn.hook_k",
-            f"{b}.attn.hook_v",
-            f"{b}.attn.hook_attn_scores",
-            f"{b}.attn.hook_pattern",
-            f"{b}.attn.hook_z",
-            f"{b}.attn.hook_result",
-            f"{b}.hook_attn_out",
-            f"{b}.hook_resid_mid",
-            f"{b}.mlp.hook_pre",
-            f"{b}.mlp.hook_post",
-            f"{b}.hook_mlp_out",
-            f"{b}.hook_resid_post",
-        ]
-    return names
+_EMBEDDING_HOOKS = {HookPoint.EMBED: "embed", HookPoint.POS_EMBED: "pos_embed"}
+"""Each embedding hook and the circuit component (``EMBEDDING_OF``'s names) it holds."""
 
 
 def unembed_matrix(layout: ModelLayout) -> np.ndarray:
@@ -148,31 +140,30 @@ class ActivationCache(Mapping[str, np.ndarray]):
         """
         stream = self[name]
         n = self.lengths()[batch]
-        if name.endswith("attn.hook_result"):
+        point, layer = parse_hook(name)
+        if point == HookPoint.ATTN_RESULT:
             if head is None:
                 raise RaspcValueError(f"decoding {name!r} needs head=...: it holds every head")
-            layer = int(name.split(".")[1])
             labels = [
                 label
                 for label, node in self.layout.nodes.items()
                 if node.components
-                and node.components[-1].kind == "attn"
+                and node.components[-1].kind == ComponentKind.ATTN
                 and (node.components[-1].layer, node.components[-1].start) == (layer, head)
             ]
             residual = stream[batch, :, head]
             values = {label: decode_directions(self.layout, label, residual) for label in labels}
-        elif name in ("hook_embed", "hook_pos_embed"):
+        elif point in _EMBEDDING_HOOKS:
             labels = [
                 label
                 for label, node in self.layout.nodes.items()
-                if node.ready < 0 and EMBEDDING_OF.get(node.kind) == name[len("hook_") :]
+                if node.ready < 0 and EMBEDDING_OF.get(node.kind) == _EMBEDDING_HOOKS[point]
             ]
             values = {
                 label: decode_directions(self.layout, label, stream[batch]) for label in labels
             }
-        elif name.endswith((".hook_attn_out", ".hook_mlp_out")):
-            layer = int(name.split(".")[1])
-            sublayer = 2 * layer + name.endswith("hook_mlp_out")
+        elif point in (HookPoint.ATTN_OUT, HookPoint.MLP_OUT):
+            sublayer = 2 * layer + (point == HookPoint.MLP_OUT)
             values = decode_stream(self.layout, stream[batch], sublayer, only_new=True)
         else:
             sublayer = hook_sublayer(name, self.num_layers)
@@ -219,28 +210,30 @@ def run_with_cache(model: Any, tokens: Any) -> tuple[np.ndarray, ActivationCache
     if cfg.causal:
         mask = mask & np.tril(np.ones((t, t), dtype=bool))[None, None]
     acts: dict[str, np.ndarray] = {
-        "hook_embed": out["token_embed"],
-        "hook_pos_embed": np.broadcast_to(out["pos_embed"], (b, t, d)).copy(),
+        hook_name(HookPoint.EMBED): out["token_embed"],
+        hook_name(HookPoint.POS_EMBED): np.broadcast_to(out["pos_embed"], (b, t, d)).copy(),
     }
     streams = [out["embeddings"], *out["residuals"]]
     for layer in range(cfg.num_layers):
-        p = f"blocks.{layer}"
-        w_o = np.asarray(model.params[f"transformer/layer_{layer}/attn/linear"]["w"])
+        w_o = np.asarray(model.params[param_path(ParamModule.ATTN_OUT, layer)]["w"])
         z = out["attn_z"][layer]  # [B, T, H, K]
-        acts[f"{p}.hook_resid_pre"] = streams[2 * layer]
-        acts[f"{p}.attn.hook_q"] = out["attn_q"][layer]
-        acts[f"{p}.attn.hook_k"] = out["attn_k"][layer]
-        acts[f"{p}.attn.hook_v"] = out["attn_v"][layer]
-        acts[f"{p}.attn.hook_attn_scores"] = np.where(mask, out["attn_logits"][layer], -np.inf)
-        acts[f"{p}.attn.hook_pattern"] = out["attn_patterns"][layer]
-        acts[f"{p}.attn.hook_z"] = z
-        acts[f"{p}.attn.hook_result"] = np.einsum("bthk,hkd->bthd", z, w_o.reshape(h, -1, d))
-        acts[f"{p}.hook_attn_out"] = out["layer_outputs"][2 * layer]
-        acts[f"{p}.hook_resid_mid"] = streams[2 * layer + 1]
-        acts[f"{p}.mlp.hook_pre"] = out["mlp_pre"][layer]
-        acts[f"{p}.mlp.hook_post"] = out["mlp_hidden"][layer]
-        acts[f"{p}.hook_mlp_out"] = out["layer_outputs"][2 * layer + 1]
-        acts[f"{p}.hook_resid_post"] = streams[2 * layer + 2]
+        per_layer = {
+            HookPoint.RESID_PRE: streams[2 * layer],
+            HookPoint.ATTN_Q: out["attn_q"][layer],
+            HookPoint.ATTN_K: out["attn_k"][layer],
+            HookPoint.ATTN_V: out["attn_v"][layer],
+            HookPoint.ATTN_SCORES: np.where(mask, out["attn_logits"][layer], -np.inf),
+            HookPoint.ATTN_PATTERN: out["attn_patterns"][layer],
+            HookPoint.ATTN_Z: z,
+            HookPoint.ATTN_RESULT: np.einsum("bthk,hkd->bthd", z, w_o.reshape(h, -1, d)),
+            HookPoint.ATTN_OUT: out["layer_outputs"][2 * layer],
+            HookPoint.RESID_MID: streams[2 * layer + 1],
+            HookPoint.MLP_PRE: out["mlp_pre"][layer],
+            HookPoint.MLP_POST: out["mlp_hidden"][layer],
+            HookPoint.MLP_OUT: out["layer_outputs"][2 * layer + 1],
+            HookPoint.RESID_POST: streams[2 * layer + 2],
+        }
+        acts |= {hook_name(point, layer): act for point, act in per_layer.items()}
     logits = out["output"] @ unembed_matrix(layout)
     cache = ActivationCache(
         activations={name: acts[name] for name in hook_names(cfg.num_layers)},

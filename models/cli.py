@@ -8,6 +8,7 @@
     raspc inspect reverse_model [--json]            # where every node lives
     raspc plot reverse_model attention -o attn.png --tokens a b c
     raspc verify reverse --max-seq-len 4            # exit status 1 if any node disagrees
+    raspc bench-circuits --methods patching,attribution   # circuit discovery vs ground truth
 
 Vocabularies: ``--vocab 1,2,x`` reads each comma-separated token as an int, else a
 float, else a string (so ``1,2,x`` is ``(1, 2, "x")`` and ``0.5,1.5`` is two
@@ -337,10 +338,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     _, cache = run_with_cache(model, [layout.bos, *tokens])
     rows = [["sub-layer", "node", *(_fmt(t) for t in tokens)]]
-    stages = [("embeddings", -1, "blocks.0.hook_resid_pre")]
+    from compiler.artifact import resid_hook
+
+    stages = [("embeddings", -1, resid_hook(-1))]
     for layer in range(model.model_config.num_layers):
-        stages.append((f"L{layer} attn", 2 * layer, f"blocks.{layer}.hook_resid_mid"))
-        stages.append((f"L{layer} mlp", 2 * layer + 1, f"blocks.{layer}.hook_resid_post"))
+        stages.append((f"L{layer} attn", 2 * layer, resid_hook(2 * layer)))
+        stages.append((f"L{layer} mlp", 2 * layer + 1, resid_hook(2 * layer + 1)))
     for name, sublayer, hook in stages:
         new = decode_stream(layout, cache[hook][0], sublayer, only_new=True)
         if not new:
@@ -457,6 +460,63 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(f"{program.label!r} ({_shape(model)}): {_verdict(report)}")
         print(report)
     return EXIT_OK if report.passed else EXIT_FAILED
+
+
+def _cmd_bench_circuits(args: argparse.Namespace) -> int:
+    import time
+
+    from models import circuit_bench
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods:
+        raise RaspcValueError("--methods is empty; give e.g. --methods patching,attribution")
+    if args.prompts < 1 or args.generated < 0:
+        raise RaspcValueError(
+            f"--prompts must be positive and --generated non-negative, found {args.prompts} "
+            f"and {args.generated}"
+        )
+    if args.plot:  # refuse a bad path or a missing matplotlib before the long run
+        from models.plots import _check_path, _figure
+
+        _check_path(args.plot)
+        _figure(1.0, 1.0)
+    start = time.perf_counter()
+    tty = sys.stderr.isatty()
+    result = circuit_bench.bench_circuits(
+        args.programs or None,
+        methods=methods,
+        n=args.prompts,
+        seed=args.seed,
+        vary_length=not args.fixed_length,
+        generated=args.generated,
+        generated_seed=args.generated_seed,
+        progress=(lambda line: print(f"bench-circuits: {line}", file=sys.stderr)) if tty else None,
+        threads=args.threads,
+        ablation=args.ablation,
+    )
+    if not result.programs:
+        raise RaspcValueError(
+            "no program could be benchmarked: "
+            + "; ".join(f"{name}: {why}" for name, why in result.skipped)
+        )
+    print(result.table())
+    for name, why in result.skipped:
+        print(f"skipped {name}: {why}")
+    for path, text in ((args.csv, result.to_csv()), (args.json, None)):
+        if path:
+            text = text if text is not None else json.dumps(result.to_json(), indent=1)
+            Path(path).write_text(text + ("" if text.endswith("\n") else "\n"))
+            print(f"wrote {path}")
+    if args.plot:
+        print(f"wrote {circuit_bench.plot_bench(result, args.plot)}")
+    settings = result.settings
+    print(
+        f"{len(result.programs)} programs, {settings['prompts']} prompt pairs each "
+        f"({'varied' if settings['vary_length'] else 'fixed'} lengths), "
+        f"{settings['ablation']} ablation of single edges (path patching); "
+        f"{time.perf_counter() - start:.1f}s"
+    )
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------- parser
@@ -580,6 +640,44 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=_cmd_verify)
+
+    p = sub.add_parser(
+        "bench-circuits",
+        help="score circuit-discovery methods against the compiled ground truth",
+        description="Run circuit-discovery methods (built-in activation and attribution "
+        "patching; auto-circuit's acdc and eap when installed) on the HookedTransformer "
+        "export of library programs (default: all) and optionally generated ones, and score "
+        "each against raspc's edge set: ROC AUC, precision/recall at the method's threshold, "
+        "and faithfulness (exact-match accuracy with every other edge resample-ablated). "
+        "Needs the hooked extra (torch, transformer-lens 2.x/3.x).",
+    )
+    p.add_argument("programs", nargs="*", help="library program names (default: every one)")
+    p.add_argument(
+        "--methods",
+        default="patching",
+        help="comma-separated methods: patching, attribution, acdc, eap (default patching)",
+    )
+    p.add_argument("--prompts", type=int, default=64, help="prompt pairs per program (64)")
+    p.add_argument("--seed", type=int, default=0, help="prompt seed (0)")
+    p.add_argument(
+        "--fixed-length",
+        action="store_true",
+        help="every prompt max_seq_len long (default: varied lengths, so length/BOS edges count)",
+    )
+    p.add_argument(
+        "--ablation",
+        choices=["resample", "zero", "mean"],
+        default="resample",
+        help="what an ablated edge carries: its corrupt-prompt value (default), zero, or the "
+        "token-wise mean over clean and corrupt prompts",
+    )
+    p.add_argument("--generated", type=int, default=0, help="also this many generated programs")
+    p.add_argument("--generated-seed", type=int, default=0, help="seed of the generated programs")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest)")
+    p.add_argument("--csv", help="write one row per program and method to this CSV file")
+    p.add_argument("--json", help="write the full result (settings, rows, means) as JSON")
+    p.add_argument("--plot", help="draw AUC and faithfulness per program (.png or .svg)")
+    p.set_defaults(handler=_cmd_bench_circuits)
     return parser
 
 

@@ -3,7 +3,7 @@
 ``CompiledModel`` keeps Tracr's interface (``params``, ``model_config``,
 ``residual_labels``, ``input_encoder``, ``output_encoder``, ``apply``), so
 tools written for Tracr models load it, and adds a batched, jitted path.  It
-needs only plain data (params, config, :class:`compiler.layout.ModelLayout`),
+needs only plain data (params, config, :class:`compiler.artifact.ModelLayout`),
 so a model loaded from disk works like a freshly compiled one; the RASP
 program is attached when known (for verification).
 """
@@ -19,9 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import rasp
+from compiler.artifact import Encoding, ModelConfig, ModelLayout
 from compiler.compiling import CompiledProgram
-from compiler.layout import ModelLayout
-from compiler.weights import ModelConfig
 from models.encoders import CategoricalOutputEncoder, InputEncoder, NumericalOutputEncoder
 from models.transformer import make_forward
 from rasp.errors import RaspcValueError
@@ -148,7 +147,7 @@ class CompiledModel:
             layout.input_encoding, layout.bos, layout.pad, layout.max_seq_len
         )
         out = layout.output_node
-        if out.encoding == "numerical":
+        if out.encoding == Encoding.NUMERICAL:
             self.output_encoder = NumericalOutputEncoder(out.residual)
         else:
             self.output_encoder = CategoricalOutputEncoder(out.values, out.residual)

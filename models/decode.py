@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from compiler.layout import ModelLayout
+from compiler.artifact import ModelLayout
 from models.encoders import NONE_THRESHOLD
 
 __all__ = ["decode_directions", "decode_node", "decode_residual", "decode_stream", "node_stream"]

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from compiler.artifact import ParamModule, param_path
 from compiler.circuit import circuit_map
 from models.cache import unembed_matrix
 from rasp.errors import RaspcValueError
@@ -143,16 +144,21 @@ def hooked_state_dict(model: Any) -> dict[str, np.ndarray]:
     }
     w_u = unembed_matrix(model.layout)
     state = {
-        "embed.W_E": p["token_embed"]["embeddings"],
-        "pos_embed.W_pos": p["pos_embed"]["embeddings"],
+        "embed.W_E": p[param_path(ParamModule.TOKEN_EMBED)]["embeddings"],
+        "pos_embed.W_pos": p[param_path(ParamModule.POS_EMBED)]["embeddings"],
         "unembed.W_U": w_u,
         "unembed.b_U": np.zeros(w_u.shape[1], np.float32),
     }
     for layer in range(cfg.num_layers):
-        pre, b = f"transformer/layer_{layer}", f"blocks.{layer}"
-        for ours, name in (("query", "Q"), ("key", "K"), ("value", "V")):
-            w = p[f"{pre}/attn/{ours}"]["w"].reshape(d, h, k).transpose(1, 0, 2)  # [H, D, K]
-            bias = p[f"{pre}/attn/{ours}"]["b"].reshape(h, k)
+        b = f"blocks.{layer}"  # HookedTransformer's state-dict prefix
+        ours = {m: p[param_path(m, layer)] for m in ParamModule if m.per_layer}
+        for module, name in (
+            (ParamModule.QUERY, "Q"),
+            (ParamModule.KEY, "K"),
+            (ParamModule.VALUE, "V"),
+        ):
+            w = ours[module]["w"].reshape(d, h, k).transpose(1, 0, 2)  # [H, D, K]
+            bias = ours[module]["b"].reshape(h, k)
             if mask:
                 w = np.concatenate([w, np.zeros((h, d, 1), np.float32)], axis=2)
                 bias = np.concatenate([bias, np.zeros((h, 1), np.float32)], axis=1)
@@ -162,18 +168,13 @@ def hooked_state_dict(model: Any) -> dict[str, np.ndarray]:
                     w[:, [_ONE, _BOS], k] = 1.0
                     bias[:, k] = -1.0
             state[f"{b}.attn.W_{name}"], state[f"{b}.attn.b_{name}"] = w, bias
-        w_o = p[f"{pre}/attn/linear"]["w"].reshape(h, k, d)
+        w_o = ours[ParamModule.ATTN_OUT]["w"].reshape(h, k, d)
         if mask:
             w_o = np.concatenate([w_o, np.zeros((h, 1, d), np.float32)], axis=1)
-        state[f"{b}.attn.W_O"], state[f"{b}.attn.b_O"] = w_o, p[f"{pre}/attn/linear"]["b"]
-        state[f"{b}.mlp.W_in"], state[f"{b}.mlp.b_in"] = (
-            p[f"{pre}/mlp/linear_1"]["w"],
-            p[f"{pre}/mlp/linear_1"]["b"],
-        )
-        state[f"{b}.mlp.W_out"], state[f"{b}.mlp.b_out"] = (
-            p[f"{pre}/mlp/linear_2"]["w"],
-            p[f"{pre}/mlp/linear_2"]["b"],
-        )
+        state[f"{b}.attn.W_O"], state[f"{b}.attn.b_O"] = w_o, ours[ParamModule.ATTN_OUT]["b"]
+        mlp_in, mlp_out = ours[ParamModule.MLP_IN], ours[ParamModule.MLP_OUT]
+        state[f"{b}.mlp.W_in"], state[f"{b}.mlp.b_in"] = mlp_in["w"], mlp_in["b"]
+        state[f"{b}.mlp.W_out"], state[f"{b}.mlp.b_out"] = mlp_out["w"], mlp_out["b"]
     return state
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from compiler.circuit import resid_hook
+from compiler.artifact import HookPoint, hook_name, resid_hook
 from models.cache import token_ids
 from models.compiled import bucket
 from rasp.errors import RaspcValueError
@@ -129,8 +129,9 @@ def patch_node_tl(
     width = max(lengths) + 1  # no PAD column when the rows share a length (bridge: no mask)
     base_ids, source_ids = base_ids[: len(lengths), :width], source_ids[: len(lengths), :width]
     name = resid_hook(ready)
-    if ready == 2 * model.model_config.num_layers - 1 and "unembed.hook_in" in tl_model.hook_dict:
-        name = "unembed.hook_in"  # the read-out's own input (a bridge's last resid hook is a copy)
+    read_out = hook_name(HookPoint.UNEMBED_IN)
+    if ready == 2 * model.model_config.num_layers - 1 and read_out in tl_model.hook_dict:
+        name = read_out  # the read-out's own input (a bridge's last resid hook is a copy)
     index = torch.tensor(dirs)
     with torch.no_grad():
         _, cache = tl_model.run_with_cache(torch.tensor(source_ids, dtype=torch.long))

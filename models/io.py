@@ -2,8 +2,9 @@
 
 A saved model is a directory holding
 
-* ``params.npz``: every parameter array, keyed ``{module}/{name}`` (Haiku paths),
-  written and read with ``allow_pickle=False``;
+* ``params.npz``: every parameter array, keyed ``{module}/{name}`` (the artifact's
+  ``param_path`` and array name, :mod:`compiler.artifact`), written and read with
+  ``allow_pickle=False``;
 * ``model.json``: format name and version, the model config, the layout
   (residual labels, encoders, and where every node lives), and free-form
   ``extra`` metadata (e.g. a compressed model's settings).
@@ -34,8 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from compiler.layout import ModelLayout
-from compiler.weights import ModelConfig
+from compiler.artifact import ModelConfig, ModelLayout, param_shapes
 from rasp.errors import ModelFileError, RaspcError
 
 __all__ = [
@@ -277,20 +277,12 @@ def _node_problems(node: Any, layout: ModelLayout, cfg: ModelConfig) -> list[str
 
 def expected_param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Every parameter a compiled model of ``cfg`` has, ``{module}/{name}`` -> shape
-    (see :mod:`compiler.weights`)."""
-    d, hk, m = cfg.d_model, cfg.num_heads * cfg.key_size, cfg.mlp_hidden_size
-    shapes = {
-        "token_embed/embeddings": (cfg.vocab_size, d),
-        "pos_embed/embeddings": (cfg.max_seq_len + 1, d),
+    (the artifact's :func:`compiler.artifact.param_shapes`, flattened as on disk)."""
+    return {
+        f"{module}/{name}": shape
+        for module, arrays in param_shapes(cfg).items()
+        for name, shape in arrays.items()
     }
-    for layer in range(cfg.num_layers):
-        attn, mlp = f"transformer/layer_{layer}/attn", f"transformer/layer_{layer}/mlp"
-        for name in ("query", "key", "value"):
-            shapes |= {f"{attn}/{name}/w": (d, hk), f"{attn}/{name}/b": (hk,)}
-        shapes |= {f"{attn}/linear/w": (hk, d), f"{attn}/linear/b": (d,)}
-        shapes |= {f"{mlp}/linear_1/w": (d, m), f"{mlp}/linear_1/b": (m,)}
-        shapes |= {f"{mlp}/linear_2/w": (m, d), f"{mlp}/linear_2/b": (d,)}
-    return shapes
 
 
 def load_arrays(path: str | Path) -> dict[str, np.ndarray]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from compiler.artifact import HookPoint, ParamModule, hook_name, param_path, resid_hook
 from compiler.circuit import CircuitMap, circuit_map
 from models.cache import run_with_cache
 from rasp.errors import RaspcValueError
@@ -84,10 +85,9 @@ def plot_residual(model: Any, tokens: Sequence[Any], path: str | Path) -> Path:
     path = _check_path(path)
     _, cache = run_with_cache(model, list(tokens))
     num_layers = model.model_config.num_layers
-    names = ["blocks.0.hook_resid_pre"]
+    names = [resid_hook(sublayer) for sublayer in range(-1, 2 * num_layers)]
     titles = ["embeddings"]
     for layer in range(num_layers):
-        names += [f"blocks.{layer}.hook_resid_mid", f"blocks.{layer}.hook_resid_post"]
         titles += [f"after layer {layer} attention", f"after layer {layer} MLP"]
     labels = model.residual_labels
     rows = _token_labels(tokens)
@@ -120,7 +120,7 @@ def plot_attention(model: Any, tokens: Sequence[Any], path: str | Path) -> Path:
     fig = _figure(1 + size * cfg.num_heads, 0.5 + (size + 0.4) * cfg.num_layers)
     axes = fig.subplots(cfg.num_layers, cfg.num_heads, squeeze=False)
     for layer in range(cfg.num_layers):
-        pattern = cache[f"blocks.{layer}.attn.hook_pattern"][0]
+        pattern = cache[hook_name(HookPoint.ATTN_PATTERN, layer)][0]
         for head in range(cfg.num_heads):
             ax = axes[layer, head]
             ax.imshow(pattern[head], cmap="Blues", vmin=0.0, vmax=1.0)
@@ -134,15 +134,14 @@ def plot_attention(model: Any, tokens: Sequence[Any], path: str | Path) -> Path:
 def _head_matrices(model: Any, layer: int, head: int) -> tuple[np.ndarray, ...]:
     cfg = model.model_config
     d, h = cfg.d_model, cfg.num_heads
-    prefix = f"transformer/layer_{layer}/attn"
 
-    def w(name: str) -> np.ndarray:
-        return np.asarray(model.params[f"{prefix}/{name}"]["w"], dtype=np.float64)
+    def w(module: ParamModule) -> np.ndarray:
+        return np.asarray(model.params[param_path(module, layer)]["w"], dtype=np.float64)
 
-    q = w("query").reshape(d, h, -1)[:, head]
-    k = w("key").reshape(d, h, -1)[:, head]
-    v = w("value").reshape(d, h, -1)[:, head]
-    o = w("linear").reshape(h, -1, d)[head]
+    q = w(ParamModule.QUERY).reshape(d, h, -1)[:, head]
+    k = w(ParamModule.KEY).reshape(d, h, -1)[:, head]
+    v = w(ParamModule.VALUE).reshape(d, h, -1)[:, head]
+    o = w(ParamModule.ATTN_OUT).reshape(h, -1, d)[head]
     return q @ k.T / np.sqrt(cfg.key_size), v @ o
 
 
@@ -188,9 +187,8 @@ def plot_weights(
         return _save(fig, path)
     if matrix != "mlp":
         raise RaspcValueError(f"unknown matrix {matrix!r}; choose qk, ov or mlp")
-    prefix = f"transformer/layer_{layer}/mlp"
-    w_in = np.asarray(model.params[f"{prefix}/linear_1"]["w"], dtype=np.float64)
-    w_out = np.asarray(model.params[f"{prefix}/linear_2"]["w"], dtype=np.float64)
+    w_in = np.asarray(model.params[param_path(ParamModule.MLP_IN, layer)]["w"], np.float64)
+    w_out = np.asarray(model.params[param_path(ParamModule.MLP_OUT, layer)]["w"], np.float64)
     neurons = np.union1d(_used(w_in, 0), _used(w_out, 1))
     if not len(neurons):
         raise RaspcValueError(f"the MLP of layer {layer} is empty (the compiler put nothing there)")

@@ -48,12 +48,14 @@ __all__ = [
     "CellResult",
     "FeatureStats",
     "FeatureUsage",
+    "Geometry",
     "NodeDecodability",
     "SweepTable",
     "classify_features",
     "dimensionality",
     "feature_stats",
     "feature_usage",
+    "geometry",
     "gram",
     "interference_matrix",
     "node_decodability",
@@ -191,6 +193,61 @@ def classify_features(
     return out
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """The arrangement of the features' compressed vectors ``W_i`` (what
+    :func:`plot_geometry` draws): their coordinates on the top principal axes of
+    ``write``, and the antipodal pairs among the kept features."""
+
+    coords: np.ndarray  # [D, k]: W_i on the axes (exact when d <= k)
+    axes: np.ndarray  # [k, d]: unit principal axes, signs fixed (largest entry positive)
+    share: float  # the fraction of ||write||^2 the axes carry
+    kept: np.ndarray  # [D] bool: not dropped (||W_i||^2 >= drop_norm)
+    antipodal: tuple[tuple[int, int], ...]  # kept i < j with cos(W_i, W_j) <= -1 + tolerance
+
+
+def geometry(
+    write: CompressedModel | np.ndarray,
+    dims: int = 2,
+    *,
+    drop_norm: float = DROP_NORM,
+    tolerance: float = SHARED_TOLERANCE,
+) -> Geometry:
+    """Where each feature's vector lies in the ``dims``-dimensional principal subspace
+    of ``write [D, d]`` (a compressed model's write matrix), and which kept features
+    form antipodal pairs (the cosine between them, in all d dimensions, within
+    ``tolerance`` of -1): Elhage et al.'s two-features-per-dimension arrangement.
+
+    >>> g = geometry(np.array([[2.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, 0.001]]))
+    >>> g.antipodal, g.kept.tolist()
+    (((0, 1),), [True, True, True, False])
+    """
+    w = np.asarray(write.write if isinstance(write, CompressedModel) else write, np.float64)
+    if w.ndim != 2:
+        raise RaspcValueError(f"a write matrix is [D, d], found shape {w.shape}")
+    if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
+        raise RaspcValueError(f"geometry: dims must be an int >= 1, found {dims!r}")
+    _, _, vt = np.linalg.svd(w, full_matrices=False)
+    axes = vt[: min(dims, w.shape[1])]
+    flip = np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(1)])
+    axes = axes * np.where(flip == 0, 1.0, flip)[:, None]
+    coords = w @ axes.T
+    if coords.shape[1] < dims:  # d < dims: the missing axes carry nothing
+        coords = np.pad(coords, ((0, 0), (0, dims - coords.shape[1])))
+    norms = np.linalg.norm(w, axis=1)
+    kept = norms**2 >= drop_norm
+    unit = np.divide(w, norms[:, None], out=np.zeros_like(w), where=norms[:, None] > 1e-12)
+    cos = unit @ unit.T
+    pairs = tuple(
+        (i, j)
+        for i in range(len(w))
+        for j in range(i + 1, len(w))
+        if kept[i] and kept[j] and cos[i, j] <= -1 + tolerance
+    )
+    share = float((coords**2).sum() / max((w**2).sum(), 1e-12))
+    return Geometry(coords=coords, axes=axes, share=share, kept=kept, antipodal=pairs)
+
+
 def feature_stats(model: CompressedModel, **thresholds: float) -> list[FeatureStats]:
     """:func:`classify_features` for a compressed model, labelled with its residual
     labels (untied models are judged by the read-out's read matrix)."""
@@ -222,7 +279,7 @@ def _eval_data(model: CompressedModel):
         raise RaspcValueError("this analysis needs the RASP program: attach it (program=...)")
     settings = model.settings or CompressionSettings()
     chosen = evaluation_inputs(program, model.layout, settings)
-    spec = output_spec(model.base, program, settings.atol)
+    spec = output_spec(model.base, settings.atol)
     return chosen, spec, build_data(model.base, program, spec, chosen.inputs).arrays()
 
 
@@ -305,15 +362,12 @@ def node_decodability(model: CompressedModel) -> list[NodeDecodability]:
     circuit = circuit_map(model.base)
     out, ref = model._run(data["ids"]), model.original(data["ids"])
     dims = dimensionality(model.write)
-    values = getattr(model.base.compiled, "values", None) or {}
     rows = []
     lengths = data["valid"].sum(1)
     for label, node in circuit.nodes.items():
         layout = model.layout.nodes[label]
         numerical = layout.encoding == "numerical"
-        known = (
-            sorted(float(v) for v in values.get(label, ()) if v is not None) if numerical else []
-        )
+        known = [float(v) for v in layout.numbers or ()] if numerical else []
         tol = float(np.diff(known).min()) / 2 if len(known) > 1 else 1e-2
         pick = lambda o, r=node.ready: o["embeddings"] if r < 0 else o["residuals"][r]
         got_all = decode_directions(model.layout, label, np.asarray(pick(out)))
@@ -425,11 +479,11 @@ def plot_geometry(model: CompressedModel, path: str | Path, *, title: str | None
     """The arrangement of the features' compressed vectors ``W_i``: in the plane of
     the two principal axes of ``write`` (exact when d <= 2), each kept feature an
     arrow; antipodal pairs and polygons show as arrows at 180 degrees or evenly
-    spread.  Dropped features are left out."""
+    spread (the antipodal pairs :func:`geometry` finds are joined by a dotted line).
+    Dropped features are left out.  :func:`geometry` computes what it draws."""
     _check_suffix(path)
-    w = np.asarray(model.write, dtype=np.float64)
-    _, _, vt = np.linalg.svd(w, full_matrices=False)
-    plane = w @ vt[:2].T if w.shape[1] >= 2 else np.c_[w[:, 0], np.zeros(len(w))]
+    arrangement = geometry(model.write, 2)
+    plane = arrangement.coords
     stats = feature_stats(model)
     fig, axes = _figure(6.5, 6.5)
     ax = axes[0, 0]
@@ -438,17 +492,20 @@ def plot_geometry(model: CompressedModel, path: str | Path, *, title: str | None
             continue
         ax.annotate("", (x, y), (0, 0), arrowprops={"arrowstyle": "->", "color": _COLORS[s.status]})
         ax.text(x * 1.08, y * 1.08, s.label, fontsize=7, ha="center", va="center")
+    for i, j in arrangement.antipodal:  # the pairs sharing one dimension, dotted
+        ax.plot(*plane[[i, j]].T, color="0.6", lw=0.6, ls=":")
     top = max(1e-6, float(np.abs(plane).max())) * 1.3
     ax.set_xlim(-top, top)
     ax.set_ylim(-top, top)
     ax.set_aspect("equal")
     ax.axhline(0, color="k", lw=0.3)
     ax.axvline(0, color="k", lw=0.3)
-    kept = 2 if w.shape[1] >= 2 else 1
-    share = float((np.linalg.norm(plane) ** 2) / max(np.linalg.norm(w) ** 2, 1e-12))
+    kept, share = min(2, model.d), arrangement.share
+    pairs = len(arrangement.antipodal)
     ax.set_title(
         title
-        or f"{model.layout.output} at d={model.d}: {kept} principal axes ({share:.0%} of the norm)",
+        or f"{model.layout.output} at d={model.d}: {kept} principal axes ({share:.0%} of the "
+        f"norm), {pairs} antipodal pair(s)",
         fontsize=9,
     )
     return _save(fig, path)

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from compiler.artifact import ParamModule, param_path
 from models.cache import token_ids, unembed_matrix
 from models.encoders import NONE_THRESHOLD
 from rasp.errors import RaspcValueError
@@ -102,17 +103,23 @@ def transformer_lens_state_dict(model: Any) -> dict[str, torch.Tensor]:
     p = model.params
     w_u = unembed_matrix(model.layout)  # [D, V]
     state = {
-        "embed.weight": tensor(p["token_embed"]["embeddings"]),
-        "pos_embed.weight": tensor(p["pos_embed"]["embeddings"]),
+        "embed.weight": tensor(p[param_path(ParamModule.TOKEN_EMBED)]["embeddings"]),
+        "pos_embed.weight": tensor(p[param_path(ParamModule.POS_EMBED)]["embeddings"]),
         "unembed.weight": tensor(w_u.T),
         "unembed.bias": torch.zeros(w_u.shape[1]),
     }
-    ours = {"q": "attn/query", "k": "attn/key", "v": "attn/value", "o": "attn/linear"}
-    ours |= {"in": "mlp/linear_1", "out": "mlp/linear_2"}
+    ours = {
+        "q": ParamModule.QUERY,
+        "k": ParamModule.KEY,
+        "v": ParamModule.VALUE,
+        "o": ParamModule.ATTN_OUT,
+        "in": ParamModule.MLP_IN,
+        "out": ParamModule.MLP_OUT,
+    }
     for layer in range(model.model_config.num_layers):
         for name, path in ours.items():
-            module = p[f"transformer/layer_{layer}/{path}"]
-            group = "attn" if path.startswith("attn") else "mlp"
+            module = p[param_path(path, layer)]
+            group = path.scope  # the bridge's groups are named like our scopes
             state[f"blocks.{layer}.{group}.{name}.weight"] = tensor(module["w"]).T.contiguous()
             state[f"blocks.{layer}.{group}.{name}.bias"] = tensor(module["b"])
     return state

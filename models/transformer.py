@@ -1,7 +1,9 @@
 """The Haiku transformer that runs compiled weights.
 
 Attention and MLP sub-layers on a residual stream, no layer norm, ReLU MLPs,
-logits divided by ``sqrt(key_size)`` (as TransformerLens and Tracr do).
+logits divided by ``sqrt(key_size)`` (as TransformerLens and Tracr do).  Haiku
+module names come from :mod:`compiler.artifact` (``MODEL_SCOPE``, ``layer_scope``,
+``ParamModule``), so the parameters land at its ``param_path`` names.
 
 Shape vocabulary: B batch, T positions (BOS included), D d_model, H heads,
 K key_size, M MLP width.
@@ -16,7 +18,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
-from compiler.weights import ModelConfig
+from compiler.artifact import MODEL_SCOPE, ModelConfig, ParamModule, layer_scope
 
 __all__ = ["Hook", "make_forward"]
 
@@ -29,23 +31,24 @@ read-out) reads ``seen``.  Compression squeezes the stream here; without a hook 
 
 def _attention(x: jax.Array, mask: jax.Array, cfg: ModelConfig, layer: int) -> dict[str, Any]:
     h, k = cfg.num_heads, cfg.key_size
-    with hk.name_scope("attn"):
-        q = hk.Linear(h * k, name="query")(x).reshape(*x.shape[:2], h, k)  # [B, T, H, K]
-        kk = hk.Linear(h * k, name="key")(x).reshape(*x.shape[:2], h, k)
-        v = hk.Linear(h * k, name="value")(x).reshape(*x.shape[:2], h, k)
+    with hk.name_scope(ParamModule.QUERY.scope):
+        q = hk.Linear(h * k, name=ParamModule.QUERY.leaf)(x).reshape(*x.shape[:2], h, k)
+        kk = hk.Linear(h * k, name=ParamModule.KEY.leaf)(x).reshape(*x.shape[:2], h, k)
+        v = hk.Linear(h * k, name=ParamModule.VALUE.leaf)(x).reshape(*x.shape[:2], h, k)
         scores = jnp.einsum("bqhk,bthk->bhqt", q, kk) / jnp.sqrt(jnp.float32(k))  # [B,H,T,T]
         scores = jnp.where(mask, scores, -1e30)
         pattern = jax.nn.softmax(scores, axis=-1)
         z = jnp.einsum("bhqt,bthk->bqhk", pattern, v)  # [B, T, H, K]
-        out = hk.Linear(cfg.d_model, name="linear")(z.reshape(*x.shape[:2], h * k))
+        z_flat = z.reshape(*x.shape[:2], h * k)
+        out = hk.Linear(cfg.d_model, name=ParamModule.ATTN_OUT.leaf)(z_flat)
     return {"q": q, "k": kk, "v": v, "scores": scores, "pattern": pattern, "z": z, "out": out}
 
 
 def _mlp(x: jax.Array, cfg: ModelConfig, layer: int) -> dict[str, Any]:
-    with hk.name_scope("mlp"):
-        pre = hk.Linear(cfg.mlp_hidden_size, name="linear_1")(x)  # [B, T, M]
+    with hk.name_scope(ParamModule.MLP_IN.scope):
+        pre = hk.Linear(cfg.mlp_hidden_size, name=ParamModule.MLP_IN.leaf)(x)  # [B, T, M]
         hidden = jax.nn.relu(pre)
-        out = hk.Linear(cfg.d_model, name="linear_2")(hidden)
+        out = hk.Linear(cfg.d_model, name=ParamModule.MLP_OUT.leaf)(hidden)
     return {"pre": pre, "hidden": hidden, "out": out}
 
 
@@ -54,8 +57,10 @@ def _forward(
 ) -> dict[str, Any]:
     """Runs the model on ``token_ids [B, T]`` and returns every intermediate."""
     _, t = token_ids.shape
-    token_embed = hk.Embed(cfg.vocab_size, cfg.d_model, name="token_embed")(token_ids)
-    pos_embed = hk.Embed(cfg.max_seq_len + 1, cfg.d_model, name="pos_embed")(jnp.arange(t))
+    token_embed = hk.Embed(cfg.vocab_size, cfg.d_model, name=ParamModule.TOKEN_EMBED)(token_ids)
+    pos_embed = hk.Embed(cfg.max_seq_len + 1, cfg.d_model, name=ParamModule.POS_EMBED)(
+        jnp.arange(t)
+    )
     x = token_embed + pos_embed[None]  # [B, T, D]
     mask = (token_ids != pad_id)[:, None, None, :]  # [B, 1, 1, T] keys that exist
     if cfg.causal:
@@ -75,7 +80,7 @@ def _forward(
         "attn_v": [],
         "mlp_pre": [],  # per layer, [B, T, M], before the ReLU
     }
-    with hk.name_scope("transformer"):
+    with hk.name_scope(MODEL_SCOPE):
         for layer in range(cfg.num_layers):
             x = _layer(x, mask, cfg, layer, out, hook)
     out["output"] = x if hook is None else hook(2 * cfg.num_layers, x)[1]
@@ -88,7 +93,7 @@ def _layer(
     def hooked(site: int, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         return (x, x) if hook is None else hook(site, x)
 
-    with hk.name_scope(f"layer_{layer}"):
+    with hk.name_scope(layer_scope(layer)):
         x, seen = hooked(2 * layer, x)
         attn = _attention(seen, mask, cfg, layer)
         x = x + attn["out"]

@@ -34,7 +34,7 @@ from rasp import expr as E
 from rasp.errors import EvaluationError, RaspcTypeError, RaspcValueError
 from rasp.walk import assign_labels, postorder
 
-__all__ = ["DefaultRASPEvaluator", "RASPEvaluator", "evaluate", "evaluate_all"]
+__all__ = ["RULES", "DefaultRASPEvaluator", "RASPEvaluator", "evaluate", "evaluate_all"]
 
 Value = Any
 Result = list[Value] | np.ndarray  # SOp values, or a bool selector matrix [Tq, Tk]
@@ -267,7 +267,12 @@ def _single_aggregate(expr: E.Aggregate, sel: np.ndarray, values: list[Value]) -
     return out
 
 
-_EVALUATORS: dict[type, Callable[[Any, _Context], Result]] = {
+def _zip(expr: E.Zip, ctx: _Context) -> Result:
+    """The compiler's pairs: the tuple of the parts' values, None components kept."""
+    return [tuple(values) for values in zip(*(ctx.of(part) for part in expr.parts))]
+
+
+RULES: Mapping[type, Callable[[Any, _Context], Result]] = {
     E.TokensType: _tokens,
     E.IndicesType: _indices,
     E.LengthType: _length,
@@ -283,7 +288,10 @@ _EVALUATORS: dict[type, Callable[[Any, _Context], Result]] = {
     E.SelectorNot: _selector_not,
     E.SelectorWidth: _selector_width,
     E.Aggregate: _aggregate,
+    E.Zip: _zip,
 }
+"""One evaluation rule per node type (compiler-internal ones too, so a compiled graph
+evaluates like a program)."""
 
 
 def evaluate_all(
@@ -352,12 +360,7 @@ def _run(
     ctx = _Context(xs, causal)
     overrides = _overrides(program, len(ctx.xs), interventions)
     for node in postorder(program):
-        fn = _EVALUATORS.get(type(node))
-        if fn is None:
-            raise RaspcTypeError(
-                f"{node.label}: no evaluation rule for {type(node).__name__}; build programs "
-                "from the rasp primitives"
-            )
+        fn = E.rule_for(RULES, node, "evaluation")
         value = overrides.get(node.unique_id)
         ctx.values[node.unique_id] = fn(node, ctx) if value is None else value
     return ctx

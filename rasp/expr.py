@@ -14,15 +14,29 @@ saved files all use those labels, so compiling the same program twice, in one
 process or two, gives the same labels.  Outside a program, ``expr.label`` is
 provisional: the name, or ``{kind}_{unique_id}`` with the construction number.
 
+Each node type is declared once, as a frozen dataclass (:func:`node`): its
+fields in order are its constructor's positional arguments (Tracr's), and the
+fields declared with :func:`child` / :func:`child_tuple` are its inputs, from
+which ``children``, type checks and :func:`with_children` follow.  Every
+construction, including the copies :meth:`RASPExpr.named` and compiler
+rewrites make with :func:`replace`, goes through the dataclass constructor and
+draws a fresh :attr:`RASPExpr.unique_id`; a rewrite says explicitly which label
+(``origin``) the new node carries.  :data:`NODE_TYPES` lists every concrete
+node type, compiler-internal :class:`Zip` included; every pass dispatches on
+them through a ``RULES`` table (tests/test_dispatch.py checks the tables cover
+them all).
+
 Names mirror Tracr's ``tracr.rasp.rasp`` so ports only change the import.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import Field, InitVar, dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
@@ -30,6 +44,16 @@ from rasp.errors import RaspcTypeError, RaspcValueError
 
 __all__ = [
     "RASPExpr",
+    "NODE_TYPES",
+    "SOP_TYPES",
+    "Zip",
+    "child",
+    "child_fields",
+    "child_tuple",
+    "node",
+    "replace",
+    "rule_for",
+    "with_children",
     "SOp",
     "Selector",
     "TokensType",
@@ -98,7 +122,6 @@ class Encoding(enum.Enum):
 
 _ENCODING = "encoding"
 _NAME = "name"
-_LABEL = "_label"  # set only by rasp.walk.relabel: the label assigned within a program
 
 
 class Annotator(Protocol):
@@ -144,24 +167,87 @@ class _Annotations(Mapping):
         return repr(dict(self._given))
 
 
+# ---------------------------------------------------------------- declaring nodes
+
+_CHILD = "rasp.child"  # field metadata: the field holds one input expression of this type
+_CHILDREN = "rasp.children"  # field metadata: the field holds a tuple of input expressions
+
+
+def child(kind: type) -> Any:
+    """Declare a dataclass field that holds one input of type ``kind`` (an SOp or a
+    Selector): :attr:`RASPExpr.children`, type checks and :func:`replace` read it."""
+    return field(metadata={_CHILD: kind})
+
+
+def child_tuple(kind: type) -> Any:
+    """Declare a field that holds a tuple of inputs, each of type ``kind``."""
+    return field(metadata={_CHILDREN: kind})
+
+
+def _refuse_setattr(self: RASPExpr, name: str, value: Any) -> None:
+    raise AttributeError(
+        f"RASP expressions are immutable; cannot set {name!r} on {self.label!r}. "
+        "Build a new expression instead (e.g. .named() or .annotated() return copies)."
+    )
+
+
+def _refuse_delattr(self: RASPExpr, name: str) -> None:
+    _refuse_setattr(self, name, None)
+
+
+def node(cls: type[ExprT]) -> type[ExprT]:
+    """Make ``cls`` a RASP node: a frozen dataclass (fields in declaration order are its
+    constructor's positional arguments, as in Tracr), compared by identity, immutable
+    with a message that names the expression."""
+    cls = dataclass(frozen=True, eq=False, repr=False)(cls)
+    cls.__setattr__ = _refuse_setattr  # type: ignore[method-assign,assignment]
+    cls.__delattr__ = _refuse_delattr  # type: ignore[method-assign,assignment]
+    return cls
+
+
+@functools.cache
+def child_fields(cls: type) -> tuple[Field, ...]:
+    """The fields of node type ``cls`` that hold inputs, in ``children`` order."""
+    return tuple(f for f in fields(cls) if _CHILD in f.metadata or _CHILDREN in f.metadata)
+
+
+@node
 class RASPExpr:
-    """Base of all expressions. Immutable: attributes are set once in ``__init__``."""
+    """Base of all expressions: a frozen dataclass whose ``child(...)`` fields are its
+    inputs.  Every construction, including :func:`replace`, goes through
+    ``__post_init__``, which checks the fields and draws a fresh :attr:`unique_id`."""
+
+    _abstract = True  # not a node type of its own: RULES tables need no entry
+
+    _annotations: Mapping[str, Any] = field(default_factory=dict, kw_only=True)
+    _label: str | None = field(default=None, kw_only=True)  # see rasp.walk.relabel
+    _as_given: InitVar[bool] = field(default=False, kw_only=True)  # skip _normalize
+    _id: int = field(init=False)
 
     _kind = "expr"
-    _children_tuple: str | None = None  # a subclass whose children are one tuple field
 
-    def __init__(self) -> None:
+    def __post_init__(self, _as_given: bool) -> None:
+        owner = type(self).__name__
+        for f in child_fields(type(self)):
+            if _CHILD in f.metadata:
+                _require(getattr(self, f.name), f.metadata[_CHILD], f.name, owner)
+            else:
+                parts = tuple(getattr(self, f.name))
+                for part in parts:
+                    _require(part, f.metadata[_CHILDREN], f.name, owner)
+                object.__setattr__(self, f.name, parts)
+        self._check()
+        if not _as_given:
+            self._normalize()
+        object.__setattr__(self, "_annotations", MappingProxyType(dict(self._annotations)))
         object.__setattr__(self, "_id", next(_ids))
-        object.__setattr__(self, "_annotations", MappingProxyType({}))
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(
-            f"RASP expressions are immutable; cannot set {name!r} on {self.label!r}. "
-            "Build a new expression instead (e.g. .named() or .annotated() return copies)."
-        )
+    def _check(self) -> None:
+        """Check (and canonicalise, e.g. to tuples) the non-child fields."""
 
-    def _init_field(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
+    def _normalize(self) -> None:
+        """Rewrite the fields as the public constructor does (Map's ``simplify``);
+        skipped by :func:`replace`, which copies a node as it is."""
 
     @property
     def unique_id(self) -> int:
@@ -184,9 +270,8 @@ class RASPExpr:
     def label(self) -> str:
         """The label assigned within a program (see :func:`rasp.walk.relabel`); outside
         one, the provisional label: the name, or ``{kind}_{unique_id}``."""
-        assigned = self.__dict__.get(_LABEL)
-        if assigned is not None:
-            return assigned
+        if self._label is not None:
+            return self._label
         name = self.name
         return name if name is not None else f"{self._kind}_{self._id}"
 
@@ -203,11 +288,17 @@ class RASPExpr:
 
     @property
     def children(self) -> tuple[RASPExpr, ...]:
-        """The direct inputs of this expression, in a fixed order."""
-        return ()
+        """The direct inputs of this expression, in a fixed order (its ``child`` fields
+        in declaration order)."""
+        out: list[RASPExpr] = []
+        for f in child_fields(type(self)):
+            value = getattr(self, f.name)
+            out.extend(value) if _CHILDREN in f.metadata else out.append(value)
+        return tuple(out)
 
     def annotated(self: ExprT, **annotations: Any) -> ExprT:
-        """A copy with extra annotations (later keys win); the copy gets a fresh id."""
+        """A copy with extra annotations (later keys win); the copy gets a fresh id and
+        is labelled afresh."""
         if _NAME in annotations:
             _check_name(annotations[_NAME])
         if _ENCODING in annotations and not isinstance(annotations[_ENCODING], Encoding):
@@ -215,14 +306,7 @@ class RASPExpr:
                 f"{self.label}: encoding must be a rasp.Encoding, "
                 f"found {annotations[_ENCODING]!r}; use rasp.numerical() or rasp.categorical()"
             )
-        new = object.__new__(type(self))
-        for key, value in self.__dict__.items():
-            if key != _LABEL:  # a copy is a new expression: it is labelled afresh
-                object.__setattr__(new, key, value)
-        object.__setattr__(new, "_id", next(_ids))
-        merged = {**self._annotations, **annotations}
-        object.__setattr__(new, "_annotations", MappingProxyType(merged))
-        return new
+        return replace(self, None, _annotations={**self._annotations, **annotations})
 
     def named(self: ExprT, name: str) -> ExprT:
         """A copy labelled ``name``."""
@@ -244,52 +328,48 @@ def _check_name(name: Any) -> None:
         )
 
 
-def _child_fields(expr: RASPExpr) -> tuple[str, ...]:
-    if isinstance(expr, (SequenceMap, _SelectorPair)):
-        return ("fst", "snd")
-    if isinstance(expr, (Map, SelectorNot)):
-        return ("inner",)
-    if isinstance(expr, Select):
-        return ("keys", "queries")
-    if isinstance(expr, Aggregate):
-        return ("selector", "sop")
-    if isinstance(expr, SelectorWidth):
-        return ("selector",)
-    return ()
-
-
-def rebuilt(
-    expr: ExprT, children: tuple[RASPExpr, ...], *, as_type: type | None = None, **fields: Any
+def replace(
+    expr: RASPExpr, origin: str | None, /, *, as_type: type | None = None, **changes: Any
 ) -> RASPExpr:
-    """A copy of ``expr`` (same label, same id) reading ``children``, optionally of another
-    expression type (``as_type``) and with other fields (e.g. ``f``) replaced.
+    """A new expression (fresh id, fields checked) equal to ``expr`` except for
+    ``changes``, optionally of another node type (``as_type``: fields it lacks must be
+    in ``changes``).  ``origin`` is the label it carries: the label of the user's node
+    it stands for (compiler rewrites replace a node by an equivalent one, and every
+    pass and report still names the user's node), or None to be labelled afresh.
 
-    For compiler rewrites that replace a node by an equivalent one: the copy keeps
-    the original's label, so every pass and report still names the user's node.
-    """
+    The copy keeps ``expr``'s annotations and is not simplified again (a Map built
+    with ``simplify=True`` stays the Map it is)."""
     cls = as_type or type(expr)
-    new = object.__new__(cls)
-    for key in ("_id", "_annotations", _LABEL):
-        if key in expr.__dict__:
-            object.__setattr__(new, key, expr.__dict__[key])
-    if cls is not type(expr):
-        object.__setattr__(new, "_kind", expr._kind)  # keep the label's kind prefix
-    else:
-        for key, value in expr.__dict__.items():
-            object.__setattr__(new, key, value)
-    if cls._children_tuple is not None:  # e.g. a compiler node holding its inputs in a tuple
-        object.__setattr__(new, cls._children_tuple, tuple(children))
-    else:
-        names = _child_fields(new)
-        if len(names) != len(children):
-            raise RaspcValueError(
-                f"{expr.label}: {cls.__name__} has {len(names)} children, got {len(children)}"
-            )
-        for name, child in zip(names, children):
-            object.__setattr__(new, name, child)
-    for name, value in fields.items():
-        object.__setattr__(new, name, value)
-    return new
+    values = {
+        f.name: getattr(expr, f.name)
+        for f in fields(cls)
+        if f.init and f.name not in changes and hasattr(expr, f.name)
+    }
+    values.update(changes)
+    values["_label"] = origin
+    return cls(**values, _as_given=True)
+
+
+def with_children(
+    expr: ExprT, children: Sequence[RASPExpr], origin: str | None, /, **changes: Any
+) -> ExprT:
+    """:func:`replace` with the inputs replaced by ``children`` (in ``children`` order)."""
+    children = tuple(children)
+    if len(children) != len(expr.children):
+        raise RaspcValueError(
+            f"{expr.label}: {type(expr).__name__} has {len(expr.children)} children, "
+            f"got {len(children)}"
+        )
+    at = 0
+    for f in child_fields(type(expr)):
+        if _CHILDREN in f.metadata:
+            size = len(getattr(expr, f.name))
+            changes.setdefault(f.name, children[at : at + size])
+            at += size
+        else:
+            changes.setdefault(f.name, children[at])
+            at += 1
+    return replace(expr, origin, **changes)  # type: ignore[return-value]
 
 
 def annotate(expr: ExprT, **annotations: Any) -> ExprT:
@@ -313,12 +393,15 @@ def _require_callable(value: Any, role: str, owner: str) -> None:
 # ---------------------------------------------------------------- SOps
 
 
+@node
 class SOp(RASPExpr):
     """A sequence operation: one value per position.
 
     Arithmetic, comparison and boolean operators build Maps (with a constant)
     or SequenceMaps (with another SOp), as in Tracr.
     """
+
+    _abstract = True  # not a node type of its own: RULES tables need no entry
 
     _kind = "sop"
 
@@ -379,7 +462,7 @@ class SOp(RASPExpr):
     def __ror__(self, other: Any) -> SOp:
         return _rbinary(self, other, lambda x, y: x or y)
 
-    __hash__ = RASPExpr.__hash__
+    __hash__ = RASPExpr.__hash__  # the comparison operators build SOps, not booleans
 
 
 def _binary(sop: SOp, other: Any, fn: Callable[[Any, Any], Any]) -> SOp:
@@ -398,147 +481,133 @@ def _rbinary(sop: SOp, other: Any, fn: Callable[[Any, Any], Any]) -> SOp:
     return Map(lambda x: fn(other, x), sop)
 
 
-class TokensType(SOp):
+@node
+class _Primitive(SOp):
+    """An input of the program; its label is its kind, and it cannot be renamed."""
+
+    _abstract = True  # not a node type of its own: RULES tables need no entry
+
+    @property
+    def label(self) -> str:
+        return self._label or self._kind
+
+    def annotated(self: ExprT, **annotations: Any) -> ExprT:
+        if _NAME in annotations:
+            raise RaspcValueError(
+                f"the primitive {self.label!r} cannot be renamed; wrap it in "
+                f"rasp.Map(lambda x: x, {self.label}) and name that"
+            )
+        return RASPExpr.annotated(self, **annotations)
+
+
+@node
+class TokensType(_Primitive):
     """The input tokens."""
 
     _kind = "tokens"
 
-    @property
-    def label(self) -> str:
-        return self.__dict__.get(_LABEL) or "tokens"
 
-
-class IndicesType(SOp):
+@node
+class IndicesType(_Primitive):
     """The position of each token, from 0."""
 
     _kind = "indices"
 
-    @property
-    def label(self) -> str:
-        return self.__dict__.get(_LABEL) or "indices"
 
-
-class LengthType(SOp):
+@node
+class LengthType(_Primitive):
     """The length of the input, at every position."""
 
     _kind = "length"
 
-    @property
-    def label(self) -> str:
-        return self.__dict__.get(_LABEL) or "length"
-
-
-def _primitive_annotated(self: SOp, **annotations: Any) -> SOp:
-    if _NAME in annotations:
-        raise RaspcValueError(
-            f"the primitive {self.label!r} cannot be renamed; wrap it in rasp.Map(lambda x: x, "
-            f"{self.label}) and name that"
-        )
-    return RASPExpr.annotated(self, **annotations)
-
-
-TokensType.annotated = _primitive_annotated  # type: ignore[method-assign]
-IndicesType.annotated = _primitive_annotated  # type: ignore[method-assign]
-LengthType.annotated = _primitive_annotated  # type: ignore[method-assign]
 
 tokens = TokensType()
 indices = IndicesType()
 length = LengthType()
 
 
+@node
 class Map(SOp):
     """``f`` applied to each value of ``inner``.
 
     With ``simplify=True`` (Tracr's default) a Map of an unnamed Map is fused
-    into one Map of the inner input, which saves an MLP layer.
+    into one Map of the inner input, which saves an MLP layer.  ``simplify`` is kept:
+    the compiler composes named chains too.
     """
+
+    f: Callable[[Value], Value]
+    inner: SOp = child(SOp)
+    simplify: bool = True
 
     _kind = "map"
 
-    def __init__(self, f: Callable[[Value], Value], inner: SOp, simplify: bool = True):
-        super().__init__()
-        _require_callable(f, "f", "Map")
-        _require(inner, SOp, "inner", "Map")
-        if simplify and type(inner) is Map and inner.name is None:
-            g = inner.f
-            self._init_field("f", lambda x: f(g(x)))
-            self._init_field("inner", inner.inner)
-        else:
-            self._init_field("f", f)
-            self._init_field("inner", inner)
-        self._init_field("simplify", simplify)  # the compiler composes named chains too
+    def _check(self) -> None:
+        _require_callable(self.f, "f", "Map")
 
-    @property
-    def children(self) -> tuple[RASPExpr, ...]:
-        return (self.inner,)
-
-    __hash__ = SOp.__hash__
+    def _normalize(self) -> None:
+        inner = self.inner
+        if self.simplify and type(inner) is Map and inner.name is None:
+            f, g = self.f, inner.f
+            object.__setattr__(self, "f", lambda x: f(g(x)))
+            object.__setattr__(self, "inner", inner.inner)
 
 
+@node
 class SequenceMap(SOp):
     """``f(x, y)`` of two SOps, position by position."""
 
+    f: Callable[[Value, Value], Value]
+    fst: SOp = child(SOp)
+    snd: SOp = child(SOp)
+
     _kind = "sequence_map"
 
-    def __init__(self, f: Callable[[Value, Value], Value], fst: SOp, snd: SOp):
-        super().__init__()
-        owner = type(self).__name__
-        _require_callable(f, "f", owner)
-        _require(fst, SOp, "fst", owner)
-        _require(snd, SOp, "snd", owner)
-        self._init_field("f", f)
-        self._init_field("fst", fst)
-        self._init_field("snd", snd)
-
-    @property
-    def children(self) -> tuple[RASPExpr, ...]:
-        return (self.fst, self.snd)
-
-    __hash__ = SOp.__hash__
+    def _check(self) -> None:
+        _require_callable(self.f, "f", type(self).__name__)
 
 
+@node
 class LinearSequenceMap(SequenceMap):
     """``fst_fac * x + snd_fac * y``: a SequenceMap the compiler builds without lookups."""
 
+    f: Callable[[Value, Value], Value] = field(init=False)  # from the factors
+    fst_fac: float
+    snd_fac: float
+
     _kind = "linear_sequence_map"
 
-    def __init__(self, fst: SOp, snd: SOp, fst_fac: float, snd_fac: float):
-        for fac, role in ((fst_fac, "fst_fac"), (snd_fac, "snd_fac")):
+    def _check(self) -> None:
+        for fac, role in ((self.fst_fac, "fst_fac"), (self.snd_fac, "snd_fac")):
             if isinstance(fac, bool) or not isinstance(fac, (int, float)):
                 raise RaspcTypeError(f"LinearSequenceMap: {role} must be a number, found {fac!r}")
-        super().__init__(lambda x, y: fst_fac * x + snd_fac * y, fst, snd)
-        self._init_field("fst_fac", fst_fac)
-        self._init_field("snd_fac", snd_fac)
-
-    __hash__ = SOp.__hash__
+        a, b = self.fst_fac, self.snd_fac
+        object.__setattr__(self, "f", lambda x, y: a * x + b * y)
 
 
+@node
 class Full(SOp):
     """The constant ``fill`` at every position."""
 
+    fill: Value
+
     _kind = "full"
 
-    def __init__(self, fill: Value):
-        super().__init__()
-        self._init_field("fill", fill)
 
-    __hash__ = SOp.__hash__
-
-
+@node
 class ConstantSOp(SOp):
     """A fixed sequence of values (one per position)."""
+
+    value: Sequence[Value]
+    check_length: bool = True
 
     _kind = "constant_sop"
     __class_getitem__ = classmethod(types.GenericAlias)  # ConstantSOp[int], as in Tracr
 
-    def __init__(self, value: Sequence[Value], check_length: bool = True):
-        super().__init__()
-        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-            raise RaspcTypeError(f"ConstantSOp: value must be a sequence, found {value!r}")
-        self._init_field("value", tuple(value))
-        self._init_field("check_length", bool(check_length))
-
-    __hash__ = SOp.__hash__
+    def _check(self) -> None:
+        if isinstance(self.value, (str, bytes)) or not isinstance(self.value, Sequence):
+            raise RaspcTypeError(f"ConstantSOp: value must be a sequence, found {self.value!r}")
+        object.__setattr__(self, "value", tuple(self.value))
+        object.__setattr__(self, "check_length", bool(self.check_length))
 
 
 # ---------------------------------------------------------------- selectors
@@ -579,8 +648,11 @@ _COMPARE: dict[Comparison, Callable[[Value, Value], bool]] = {
 }
 
 
+@node
 class Selector(RASPExpr):
     """A boolean matrix ``sel[q][k]``; ``&``, ``|`` and ``~`` combine selectors."""
+
+    _abstract = True  # not a node type of its own: RULES tables need no entry
 
     _kind = "selector"
 
@@ -606,121 +678,145 @@ class Predicate(Protocol):
     def __call__(self, key: Any, query: Any) -> bool: ...
 
 
+@node
 class Select(Selector):
     """``sel[q][k] = predicate(keys[k], queries[q])``."""
 
+    keys: SOp = child(SOp)
+    queries: SOp = child(SOp)
+    predicate: Comparison | Callable[[Value, Value], bool]
+
     _kind = "select"
 
-    def __init__(
-        self, keys: SOp, queries: SOp, predicate: Comparison | Callable[[Value, Value], bool]
-    ):
-        super().__init__()
-        _require(keys, SOp, "keys", "Select")
-        _require(queries, SOp, "queries", "Select")
-        _require_callable(predicate, "predicate", "Select")
-        self._init_field("keys", keys)
-        self._init_field("queries", queries)
-        self._init_field("predicate", predicate)
-
-    @property
-    def children(self) -> tuple[RASPExpr, ...]:
-        return (self.keys, self.queries)
+    def _check(self) -> None:
+        _require_callable(self.predicate, "predicate", "Select")
 
 
+@node
 class ConstantSelector(Selector):
     """A fixed selector matrix, for tests (not compilable)."""
 
+    value: Sequence[Sequence[bool]]
+    check_length: bool = True
+
     _kind = "constant_selector"
 
-    def __init__(self, value: Sequence[Sequence[bool]], check_length: bool = True):
-        super().__init__()
-        self._init_field("value", tuple(tuple(bool(v) for v in row) for row in value))
-        self._init_field("check_length", bool(check_length))
+    def _check(self) -> None:
+        rows = tuple(tuple(bool(v) for v in row) for row in self.value)
+        object.__setattr__(self, "value", rows)
+        object.__setattr__(self, "check_length", bool(self.check_length))
 
 
-class _SelectorPair(Selector):
-    """Shared shape of the two binary selector combinators."""
-
-    def __init__(self, fst: Selector, snd: Selector):
-        super().__init__()
-        _require(fst, Selector, "fst", type(self).__name__)
-        _require(snd, Selector, "snd", type(self).__name__)
-        self._init_field("fst", fst)
-        self._init_field("snd", snd)
-
-    @property
-    def children(self) -> tuple[RASPExpr, ...]:
-        return (self.fst, self.snd)
-
-
-class SelectorAnd(_SelectorPair):
+@node
+class SelectorAnd(Selector):
     """Selected where both selectors select."""
+
+    fst: Selector = child(Selector)
+    snd: Selector = child(Selector)
 
     _kind = "selector_and"
 
 
-class SelectorOr(_SelectorPair):
+@node
+class SelectorOr(Selector):
     """Selected where either selector selects."""
+
+    fst: Selector = child(Selector)
+    snd: Selector = child(Selector)
 
     _kind = "selector_or"
 
 
+@node
 class SelectorNot(Selector):
     """Selected where the inner selector does not select."""
 
+    inner: Selector = child(Selector)
+
     _kind = "selector_not"
 
-    def __init__(self, inner: Selector):
-        super().__init__()
-        _require(inner, Selector, "inner", "SelectorNot")
-        self._init_field("inner", inner)
 
-    @property
-    def children(self) -> tuple[RASPExpr, ...]:
-        return (self.inner,)
-
-
+@node
 class Aggregate(SOp):
     """Per query, the selected values of ``sop``: their mean (numerical) or the one value
     they share (categorical); ``default`` where nothing is selected."""
 
+    selector: Selector = child(Selector)
+    sop: SOp = child(SOp)
+    default: Value = None
+
     _kind = "aggregate"
     __class_getitem__ = classmethod(types.GenericAlias)  # Aggregate[int], as in Tracr
 
-    def __init__(self, selector: Selector, sop: SOp, default: Value = None):
-        super().__init__()
-        _require(selector, Selector, "selector", "Aggregate")
-        _require(sop, SOp, "sop", "Aggregate")
+    def _check(self) -> None:
+        default = self.default
         if default is not None and not isinstance(default, (str, int, float, bool)):
             raise RaspcTypeError(
                 f"Aggregate: default must be None, str, int, float or bool, found {default!r}"
             )
-        self._init_field("selector", selector)
-        self._init_field("sop", sop)
-        self._init_field("default", default)
-
-    @property
-    def children(self) -> tuple[RASPExpr, ...]:
-        return (self.selector, self.sop)
-
-    __hash__ = SOp.__hash__
 
 
+@node
 class SelectorWidth(SOp):
     """Per query, how many keys the selector selects."""
 
+    selector: Selector = child(Selector)
+
     _kind = "selector_width"
 
-    def __init__(self, selector: Selector):
-        super().__init__()
-        _require(selector, Selector, "selector", "SelectorWidth")
-        self._init_field("selector", selector)
 
-    @property
-    def children(self) -> tuple[RASPExpr, ...]:
-        return (self.selector,)
+# ---------------------------------------------------------------- compiler-internal nodes
 
-    __hash__ = SOp.__hash__
+
+@node
+class Zip(SOp):
+    """Compiler-internal (built by :mod:`compiler.pairing`, not by programs): the tuple
+    of ``parts``' values at each position, with None components kept (the tuple itself
+    is never None).  ``origin`` is the label of the user's selector it was built for,
+    so reports can name it.  Defined here so that the evaluator has a rule for it and
+    a compiled graph can be evaluated like a program."""
+
+    parts: tuple[SOp, ...] = child_tuple(SOp)
+    origin: str = ""
+
+    _kind = "zip"
+
+
+NODE_TYPES: tuple[type[RASPExpr], ...] = (
+    TokensType,
+    IndicesType,
+    LengthType,
+    Map,
+    SequenceMap,
+    LinearSequenceMap,
+    Full,
+    ConstantSOp,
+    Aggregate,
+    SelectorWidth,
+    Zip,
+    Select,
+    ConstantSelector,
+    SelectorAnd,
+    SelectorOr,
+    SelectorNot,
+)
+"""Every concrete node type: what a pass's ``RULES`` table must cover."""
+SOP_TYPES = tuple(t for t in NODE_TYPES if issubclass(t, SOp))
+
+RuleT = TypeVar("RuleT")
+
+
+def rule_for(rules: Mapping[type, RuleT], expr: RASPExpr, what: str) -> RuleT:
+    """The entry of a pass's ``RULES`` table for ``expr``'s type, or a clear error
+    (tests/test_dispatch.py checks every table covers :data:`NODE_TYPES`, so this
+    fires only for a node type from outside raspc)."""
+    rule = rules.get(type(expr))
+    if rule is None:
+        raise RaspcTypeError(
+            f"{expr.label}: no {what} rule for {type(expr).__name__}; build programs "
+            "from the rasp primitives"
+        )
+    return rule
 
 
 # ---------------------------------------------------------------- encodings

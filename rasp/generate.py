@@ -39,9 +39,10 @@ import dataclasses
 import itertools
 import random
 from collections.abc import Callable, Iterator, Sequence
-from fractions import Fraction
 from types import ModuleType
 from typing import Any
+
+from rasp.values import is_number, mean_values
 
 __all__ = [
     "Fn",
@@ -314,7 +315,7 @@ class _Info:
 
 
 def _order(value: Any) -> tuple:
-    if isinstance(value, (bool, int, float)):
+    if is_number(value):
         return (0, float(value), "")
     return (1, 0.0, repr(value))
 
@@ -327,7 +328,7 @@ def _kind(values: frozenset | None) -> str:
         return "none"
     if all(isinstance(v, (bool, int)) for v in plain):
         return "int"
-    if all(isinstance(v, (bool, int, float)) for v in plain):
+    if all(is_number(v) for v in plain):
         return "float"
     for kind, types in (("str", str), ("tuple", tuple)):
         if all(isinstance(v, types) for v in plain):
@@ -354,18 +355,14 @@ def _apply(fn: Fn, sets: list[frozenset | None]) -> frozenset | None:
 
 
 def _means(values: frozenset | None, max_seq_len: int) -> frozenset | None:
-    """Every mean of 1..max_seq_len numbers drawn from ``values``, plus the default 0."""
+    """Every mean of 1..max_seq_len numbers drawn from ``values``, plus the default 0
+    (the value inference's :func:`rasp.values.mean_values`)."""
     if values is None:
         return None
-    distinct = {Fraction(v) for v in values if isinstance(v, (bool, int, float))}
-    means: set[Fraction] = {Fraction(0)}
-    sums: set[Fraction] = {Fraction(0)}
-    for n in range(1, max_seq_len + 1):
-        sums = {s + v for s in sums for v in distinct}
-        means.update(s / n for s in sums)
-        if len(means) > _MAX_TRACKED:
-            return None
-    return frozenset(int(m) if m.denominator == 1 else float(m) for m in means)
+    means = mean_values([v for v in values if is_number(v)], max_seq_len, _MAX_TRACKED)
+    if means is None or len(means | {0}) > _MAX_TRACKED:
+        return None
+    return means | {0}
 
 
 # ---------------------------------------------------------------- function catalogues

@@ -11,7 +11,7 @@ every time it is labelled, in this process or another.
 
 from __future__ import annotations
 
-from rasp.expr import _LABEL, IndicesType, LengthType, RASPExpr, TokensType, rebuilt
+from rasp.expr import IndicesType, LengthType, RASPExpr, TokensType, with_children
 
 __all__ = ["assign_labels", "postorder", "relabel"]
 
@@ -58,7 +58,7 @@ def assign_labels(root: RASPExpr) -> dict[int, str]:
     labels: dict[int, str] = {}
     taken: set[str] = set(RESERVED_LABELS)
     for expr in order:
-        fixed = expr.__dict__.get(_LABEL) if not isinstance(expr, _PRIMITIVES) else expr.label
+        fixed = expr.label if isinstance(expr, _PRIMITIVES) else expr._label
         if fixed is not None and fixed not in taken:
             labels[expr.unique_id] = fixed
             taken.add(fixed)
@@ -85,21 +85,22 @@ def assign_labels(root: RASPExpr) -> dict[int, str]:
 
 def relabel(root: RASPExpr) -> RASPExpr:
     """``root`` rebuilt so that every node carries its :func:`assign_labels` label as
-    ``.label`` (same ids, same functions, shared subexpressions still shared).
+    ``.label`` (same functions, shared subexpressions still shared; rebuilt nodes get
+    fresh ids, nodes already carrying their label are reused as they are).
 
     For compiler passes: once relabelled, a node keeps its label through later
-    rewrites (:func:`rasp.expr.rebuilt` copies it), and labelling the rewritten
-    program again only numbers the nodes the rewrites created."""
+    rewrites (:func:`rasp.expr.replace` takes the label of the node it stands for), and
+    labelling the rewritten program again only numbers the nodes the rewrites created."""
     labels = assign_labels(root)
     new: dict[int, RASPExpr] = {}
     for expr in postorder(root):
         kids = tuple(new[c.unique_id] for c in expr.children)
         same_kids = all(a is b for a, b in zip(kids, expr.children))
         label = labels[expr.unique_id]
-        if same_kids and expr.__dict__.get(_LABEL) == label:
+        if same_kids and expr._label == label:
             new[expr.unique_id] = expr
         elif isinstance(expr, _PRIMITIVES) and same_kids and expr.label == label:
             new[expr.unique_id] = expr  # the shared primitive objects stay as they are
         else:
-            new[expr.unique_id] = rebuilt(expr, kids, **{_LABEL: label})
+            new[expr.unique_id] = with_children(expr, kids, label)
     return new[root.unique_id]

@@ -126,9 +126,9 @@ def test_masking_can_empty_a_selection_the_whole_input_never_empties():
     masked they are 0 everywhere (length is i + 1), so most queries select nothing: value
     inference must not assume the selection non-empty for the causal model."""
     mirrored = (rasp.length - rasp.indices - 1).named("mirrored")
-    program = rasp.Aggregate(
-        rasp.Select(mirrored, rasp.indices, Comparison.EQ), rasp.tokens
-    ).named("flip")
+    program = rasp.Aggregate(rasp.Select(mirrored, rasp.indices, Comparison.EQ), rasp.tokens).named(
+        "flip"
+    )
     assert rasp.evaluate(program, ["a", "b", "c"], causal=True) == ["a", None, None]
     model, _ = _quiet_causal(program, CHARS, 4)
     _assert_masked_exact(model, CHARS, 4)
@@ -167,9 +167,12 @@ def test_generated_programs_compile_causally_to_the_masked_evaluation():
 def test_search_is_budgeted_and_reports_what_it_found():
     program = rasp.SelectorWidth(rasp.Select(rasp.tokens, rasp.tokens, Comparison.EQ))
     xs, i, full, masked = find_lookahead(program, ["a", "b"], 3)
-    assert rasp.evaluate(program, xs)[i] == full != masked == rasp.evaluate(
-        program, xs, causal=True
-    )[i]
+    assert (
+        rasp.evaluate(program, xs)[i]
+        == full
+        != masked
+        == rasp.evaluate(program, xs, causal=True)[i]
+    )
     never = rasp.SelectorWidth(rasp.Select(rasp.tokens, rasp.tokens, Comparison.FALSE))
     assert find_lookahead(never, ["a", "b"], 3) is None
     assert SEARCH_BUDGET > 0
@@ -191,9 +194,9 @@ def test_lookahead_the_search_can_miss_still_compiles_to_the_masked_evaluation()
         ).named(f"back{d}")
         for d in (1, 2)
     }
-    hit = rasp.SequenceMap(
-        lambda a, b: a == "r" and b == "q", shift[2], shift[1]
-    ).named("rq_before")
+    hit = rasp.SequenceMap(lambda a, b: a == "r" and b == "q", shift[2], shift[1]).named(
+        "rq_before"
+    )
     ends = rasp.SequenceMap(lambda h, t: bool(h) and t == "z", hit, rasp.tokens).named("ends")
     count = rasp.SelectorWidth(rasp.Select(ends, rasp.tokens, lambda k, q: k)).named("patterns")
     vocab = {"a", "b", "c", "d", "r", "q", "z"}

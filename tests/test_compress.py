@@ -140,6 +140,44 @@ def test_the_same_seed_gives_the_same_model(tiny, trained):
     assert again.history.loss == trained.history.loss
 
 
+def test_a_warm_start_squeezes_a_wider_solution(tiny, trained):
+    """Restart 0 starts from ``trained`` itself: at the same width nothing fades, so
+    it is exact at the first checkpoint and training stops there."""
+    again = models.compress(
+        tiny, 4, start=trained, steps=STEPS, restarts=2, eval_every=50, progress=False
+    )
+    history = again.history
+    assert history.warm_from == 4 and history.best_init == "warm" and history.best_restart == 0
+    assert history.best_step == 50 and history.stopped_early and len(history.loss) == 50
+    assert models.evaluate_compression(again).accuracy == 1.0
+    cold = models.compress(tiny, 3, steps=100, restarts=2, progress=False).history
+    assert cold.warm_from is None and cold.best_init in ("importance", "random")
+    with pytest.raises(rasp.RaspcValueError, match="at least as wide as d=5"):
+        models.compress(tiny, 5, start=trained, steps=100, progress=False)
+    with pytest.raises(rasp.RaspcValueError, match="compress the same model the same way"):
+        models.compress(tiny, 3, start=trained, mode="layer", steps=100, progress=False)
+    with pytest.raises(rasp.RaspcTypeError, match="start must be a CompressedModel"):
+        models.compress(tiny, 3, start=trained.write, steps=100, progress=False)
+
+
+def test_patience_counts_only_real_gains(tiny):
+    """A plateau stops training: with min_delta above any possible gain, patience
+    runs out ``patience`` checkpoints after annealing ends."""
+    flat = models.compress(
+        tiny,
+        2,
+        steps=2000,
+        restarts=2,
+        eval_every=50,
+        anneal=100,
+        patience=3,
+        min_delta=2.0,
+        stop_at_accuracy=None,
+        progress=False,
+    ).history
+    assert flat.stopped_early and flat.checkpoints[-1]["step"] == 100 + 3 * 50
+
+
 def test_restarts_alternate_orthonormal_and_free():
     kinds = CompressionSettings(restarts=4).restart_kinds()
     assert kinds == [(True, "importance"), (False, "random")] * 2
@@ -154,6 +192,10 @@ def test_untied_and_layer_placements_train(tiny):
         tiny, 5, mode="layer", tied=False, steps=100, restarts=2, progress=False
     )
     assert layer.read.shape == (3, 5, 7) and not layer.tied
+    narrower = models.compress(
+        tiny, 4, mode="layer", tied=False, start=layer, steps=100, restarts=2, progress=False
+    )
+    assert narrower.read.shape == (3, 4, 7) and narrower.history.warm_from == 5
     free = models.compress(
         tiny, 5, orthonormal=False, init="random", steps=100, restarts=2, progress=False
     )

@@ -12,7 +12,7 @@ import pytest
 import compiler
 import models
 import rasp
-from compiler.layout import decode_value, encode_value
+from compiler.artifact import decode_value, encode_value
 from models.io import expected_param_shapes
 from rasp import lib
 from rasp.errors import ModelFileError

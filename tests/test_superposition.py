@@ -76,6 +76,45 @@ def test_classification_of_a_known_projection():
     assert loose["c"] == "orthogonal"
 
 
+def test_geometry_finds_antipodal_pairs_and_polygons():
+    # in the plane: a, b antipodal on one axis; c, d antipodal on the other, and e dropped
+    w = np.array([[2.0, 0.0], [-1.0, 0.0], [0.0, 1.5], [0.0, -1.5], [0.01, 0.01]])
+    g = sp.geometry(w)
+    assert g.antipodal == ((0, 1), (2, 3)) and g.kept.tolist() == [True] * 4 + [False]
+    assert g.share == pytest.approx(1.0) and g.coords.shape == (5, 2)
+    # the coordinates are an isometry of the rows (d = 2: nothing is lost), signs fixed
+    np.testing.assert_allclose(g.coords @ g.coords.T, w @ w.T, atol=1e-12)
+    assert all(axis[np.abs(axis).argmax()] > 0 for axis in g.axes)
+    np.testing.assert_allclose(sp.geometry(-w).coords, -g.coords, atol=1e-12)  # same axes
+    # a triangle at 120 degrees is no antipodal pair; in 3-D its plane carries it all
+    angles = np.array([0, 2, 4]) * np.pi / 3
+    tri = np.c_[np.cos(angles), np.sin(angles), np.zeros(3)]
+    g3 = sp.geometry(tri, 3)
+    assert g3.antipodal == () and g3.coords.shape == (3, 3)
+    np.testing.assert_allclose(np.linalg.norm(g3.coords, axis=1), 1.0)
+    assert np.abs(g3.coords[:, 2]).max() < 1e-9  # the third axis carries nothing
+    # a pair that is only nearly opposite counts within the tolerance, not beyond it
+    near = np.array([[1.0, 0.0], [-1.0, 0.2]])
+    assert sp.geometry(near).antipodal == ((0, 1),)
+    assert sp.geometry(near, tolerance=0.001).antipodal == ()
+    with pytest.raises(rasp.RaspcValueError, match="dims must be an int"):
+        sp.geometry(w, 0)
+
+
+def test_geometry_of_a_model_is_what_the_plot_draws(tmp_path, squeezed):
+    model, _ = squeezed
+    labels = model.residual_labels
+    # squeeze two features onto one direction, opposite signs: one antipodal pair
+    i, j = labels.index("tokens:a"), labels.index("tokens:b")
+    keep = [k for k in range(len(labels)) if k != j]
+    write = np.eye(len(labels))[:, keep]
+    write[j, keep.index(i)] = -1.0
+    small = CompressedModel(model, write, write.T[None])
+    g = sp.geometry(small)
+    assert g.antipodal == (tuple(sorted((i, j))),)
+    assert sp.plot_geometry(small, tmp_path / "g.svg").read_text().count("stroke-dasharray") >= 1
+
+
 def test_label_count_must_match():
     with pytest.raises(rasp.RaspcValueError, match="expected 2 labels"):
         sp.classify_features(np.eye(2), ["only one"])

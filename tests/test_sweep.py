@@ -17,7 +17,7 @@ FAST = {"steps": 100, "restarts": 2, "eval_every": 50}
 
 @pytest.fixture(scope="module")
 def small():
-    """D = 3 (one, tokens:a, tokens:b... as few directions as a program gets)."""
+    """D = 5 (one, BOS, tokens:a, tokens:b, the map): as few directions as a program gets."""
     model = compiler.compile_rasp_to_model(
         rasp.numerical(rasp.Map(lambda x: 1 if x == "a" else 0, rasp.tokens)), {"a", "b"}, 2
     )
@@ -46,6 +46,28 @@ def test_bisection_finds_the_frontier(small, local):
     assert front["all_seeds"] == max(front["per_seed"].values()) or front["all_seeds"] is not None
     ds, acc = local.curve(name)
     assert ds == sorted(ds) and ds[-1] == d_full and acc[-1] == 1.0
+
+
+def test_failed_cells_are_retried_and_successes_warm_start_the_rest(small, local):
+    rows = [r for r in local.rows if r.steps > 0]
+    for r in rows:
+        tries = [x for x in rows if (x.seed, x.d) == (r.seed, r.d)]
+        assert sorted(x.attempt for x in tries) == list(range(len(tries)))
+        # a retry follows a miss; the last try at a d either hit or used up the retries
+        assert all(x.accuracy < 0.99 for x in tries[:-1]) and len(tries) <= 2
+        # a warm start comes from a hit at a wider d of the same seed trained earlier
+        if r.warm_from is not None:
+            assert r.warm_from > r.d
+            assert any(x.d == r.warm_from and x.accuracy >= 0.99 for x in rows if x.seed == r.seed)
+    # this sweep has both: d = 2 hits, d = 1 starts from it, misses, and is retried
+    # with twice the steps (FAST: 100, no early stop when it misses)
+    assert any(r.warm_from is not None for r in rows)
+    retried = [r for r in rows if r.attempt == 1]
+    assert retried and all(r.steps == 2 * FAST["steps"] for r in retried)
+    cold = sweep(small, seeds=(0,), workers=1, retries=0, warm=False, **FAST)
+    assert all(r.attempt == 0 and r.warm_from is None for r in cold.rows)
+    with pytest.raises(rasp.RaspcValueError, match="retries must be an int"):
+        sweep(small, retries=-1)
 
 
 def test_tables_are_tidy(tmp_path, local):

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 import rasp
-from compiler.layout import ModelLayout
+from compiler.artifact import Encoding, ModelLayout
 from models.compiled import CompiledModel
 from rasp.errors import EvaluationError, RaspcValueError
 
@@ -43,31 +43,13 @@ class OutputSpec:
         return float(np.diff([float(v) for v in self.snap]).min()) / 4
 
 
-def output_spec(model: CompiledModel, program: rasp.SOp, atol: float) -> OutputSpec:
+def output_spec(model: CompiledModel, atol: float) -> OutputSpec:
+    """The output node's scoring, all from the layout: a numerical output snaps to the
+    value set the compiler's value-set pass found (``NodeLayout.numbers``)."""
     node = model.layout.output_node
-    if node.encoding != "numerical":
+    if node.encoding != Encoding.NUMERICAL:
         return OutputSpec(False, tuple(node.residual), tuple(node.values), None, atol)
-    return OutputSpec(True, tuple(node.residual), (), _numerical_values(model, program), atol)
-
-
-def _numerical_values(model: CompiledModel, program: rasp.SOp) -> tuple | None:
-    """The values a numerical output can take, from the compiler's value-set pass."""
-    label = model.layout.output
-    if model.compiled is not None:
-        found = model.compiled.values.get(label)
-    else:
-        from compiler.graph import build_graph
-        from compiler.values import infer_value_sets
-
-        layout = model.layout
-        graph = build_graph(program)
-        found = infer_value_sets(graph, frozenset(layout.vocab), layout.max_seq_len).get(
-            graph.output
-        )
-    if not found:
-        return None
-    numbers = [v for v in found if v is not None]
-    return tuple(sorted(numbers, key=float)) or None
+    return OutputSpec(True, tuple(node.residual), (), node.numbers, atol)
 
 
 def expected(program: rasp.SOp, xs: list[Any], causal: bool) -> list[Any] | None:

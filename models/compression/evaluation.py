@@ -149,7 +149,7 @@ def evaluate_compression(
         chosen = evaluation_inputs(program, layout, settings)
     else:
         chosen = given_inputs(program, layout, inputs)
-    spec = output_spec(model.base, program, settings.atol)
+    spec = output_spec(model.base, settings.atol)
     data = build_data(model.base, program, spec, chosen.inputs).arrays()
     names = layer_names(model.model_config)
     sums = np.zeros((3, len(names)))  # squared error, cosine sum, cosine count

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import rasp
-from compiler.layout import decode_value, encode_value
+from compiler.artifact import decode_value, encode_value
 from models.compression.model import CompressedModel
 from models.compression.settings import CompressionSettings
 from models.compression.training import TrainingHistory

@@ -33,8 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import rasp
-from compiler.layout import ModelLayout
-from compiler.weights import ModelConfig
+from compiler.artifact import HookPoint, ModelConfig, ModelLayout, hook_name
 from models.compiled import CompiledModel, ModelOutput, padded_chunks
 from models.compression.settings import MODES, CompressionSettings
 from models.transformer import make_forward
@@ -48,9 +47,9 @@ Params = dict[str, dict[str, Any]]
 def layer_names(cfg: ModelConfig) -> list[str]:
     """Names of the layers whose outputs are compared, TransformerLens style: the
     embeddings, then each layer's attention and MLP outputs."""
-    names = ["hook_embed"]
+    names = [hook_name(HookPoint.EMBED)]
     for layer in range(cfg.num_layers):
-        names += [f"blocks.{layer}.hook_attn_out", f"blocks.{layer}.hook_mlp_out"]
+        names += [hook_name(HookPoint.ATTN_OUT, layer), hook_name(HookPoint.MLP_OUT, layer)]
     return names
 
 

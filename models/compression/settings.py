@@ -24,12 +24,14 @@ _NON_NEGATIVE = (
     "warmup",
     "anneal",
     "init_noise",
+    "warm_share",
     "output_weight",
     "margin_weight",
     "layer_weight",
     "free_layer_weight",
     "temperature",
     "atol",
+    "min_delta",
 )
 
 
@@ -47,12 +49,14 @@ class CompressionSettings:
     """
 
     seed: int = 0
+    trial: int = 0  # folded into the training randomness only (not the inputs): retries
     restarts: int = 8
     mode: str = "stream"
     tied: bool = True
     orthonormal: bool | None = None  # None: restarts alternate orthonormal and free
     init: str = "auto"  # "auto": importance for orthonormal restarts, random for free
-    init_noise: float = 0.3  # importance starts after the first: this far from it
+    init_noise: float = 0.3  # importance (or warm) starts after the first: this far from it
+    warm_share: float = 0.5  # with a warm start: the share of restarts started from it
     steps: int = 3000
     batch_size: int = 64
     learning_rate: float = 0.001  # orthonormal restarts: score ties break at larger steps
@@ -68,7 +72,8 @@ class CompressionSettings:
     pool_size: int = 4096
     eval_size: int = 2000
     eval_every: int = 100
-    patience: int | None = 10
+    patience: int | None = 10  # checkpoints without the accuracy rising by min_delta
+    min_delta: float = 0.005
     stop_at_accuracy: float | None = 1.0
     atol: float = 1e-2
 
@@ -78,9 +83,9 @@ class CompressionSettings:
                 raise RaspcValueError(
                     f"compress: {name} must be one of {allowed}, found {getattr(self, name)!r}"
                 )
-        for name in (*_POSITIVE_INTS, "seed", "exhaustive_limit"):
+        for name in (*_POSITIVE_INTS, "seed", "trial", "exhaustive_limit"):
             value = getattr(self, name)
-            low = 0 if name in ("seed", "exhaustive_limit") else 1
+            low = 0 if name in ("seed", "trial", "exhaustive_limit") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise RaspcValueError(f"compress: {name} must be an int >= {low}, found {value!r}")
         for name in _NON_NEGATIVE:
@@ -90,6 +95,10 @@ class CompressionSettings:
         if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
             raise RaspcValueError(
                 f"compress: patience must be None or >= 1, found {self.patience!r}"
+            )
+        if self.warm_share > 1:
+            raise RaspcValueError(
+                f"compress: warm_share must be in [0, 1], found {self.warm_share!r}"
             )
         target = self.stop_at_accuracy
         if target is not None and not 0 <= target <= 1:

@@ -1,17 +1,28 @@
 """The smallest compressed width that keeps a target accuracy, over programs and seeds.
 
-A sweep is a set of independent bisections over d, one per (program, seed): the
+A sweep is a set of independent searches over d, one per (program, seed): the
 compiled width D is exact by construction (d = D is not trained), d = 0 is taken to
-fail, and each round trains the midpoint of every unfinished search.  The cells of a
-round (one :func:`models.compress` plus :func:`models.evaluate_compression` each, so
-accuracy means what it means everywhere) run in parallel: on threads in this process
-by default (jax releases the GIL while it computes), or as Ray tasks when a cluster
-address is given (the ``sweep`` extra).  A cell's result depends only on its
-program, d, seed and settings, so both ways give the same table.
+fail, and each round trains the midpoint of every unfinished search (bisection).
+Two things make the search robust to training noise, which otherwise breaks
+bisection's assumption that accuracy grows with d:
 
-Bisection assumes accuracy grows with d, which training noise can break; the table
-keeps every trained cell, and :meth:`SweepTable.frontier` reports, per program and
-seed, the smallest trained d that reached the target.
+* **warm starts**: a cell starts half its restarts from the solution at the
+  smallest d that has reached the target so far (``compress(..., start=...)``), so
+  the search squeezes a working projection a few columns further instead of
+  starting over;
+* **escalation**: a cell that misses the target is trained again, up to
+  ``retries`` times, with fresh randomness (``trial``) and ``escalate`` times the
+  steps, before its d counts as failed.
+
+The cells of a round (one :func:`models.compress` plus
+:func:`models.evaluate_compression` each, so accuracy means what it means
+everywhere) run in parallel: on threads in this process by default (jax releases
+the GIL while it computes), or as Ray tasks when a cluster address is given (the
+``sweep`` extra).  A cell's result depends only on its program, d, seed, attempt,
+settings and warm start, and the searches depend only on the results, so both ways
+give the same table.  The table keeps every trained cell (every attempt), and
+:meth:`SweepTable.frontier` reports, per program and seed, the smallest trained d
+that reached the target.
 """
 
 from __future__ import annotations
@@ -27,13 +38,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from models.compiled import CompiledModel
 from models.compression.evaluation import evaluate_compression
+from models.compression.model import CompressedModel
 from models.compression.settings import CompressionSettings
-from models.compression.training import compress, require
+from models.compression.training import TrainingHistory, compress, require
 from rasp.errors import RaspcTypeError, RaspcValueError
 
-__all__ = ["CellResult", "SweepTable", "run_cell", "sweep"]
+__all__ = ["CellResult", "Solution", "SweepTable", "run_cell", "sweep", "train_cell"]
 
 
 @dataclass(frozen=True)
@@ -49,16 +63,57 @@ class CellResult:
     measured_on: str
     seconds: float  # training and evaluation (0 for d = D, the compiled model)
     steps: int  # optimiser steps taken
+    attempt: int = 0  # 0, then 1.. for the escalated retries of a failed cell
+    warm_from: int | None = None  # the d of the solution it was warm-started from
 
 
-def run_cell(
-    name: str, model: CompiledModel, d: int, seed: int, settings: CompressionSettings
-) -> CellResult:
-    """Train and score one cell (also what a Ray task runs)."""
-    start = time.perf_counter()
-    small = compress(model, d, settings.replace(seed=seed), progress=False)
+@dataclass(frozen=True)
+class Solution:
+    """A cell's projection, as plain arrays (what crosses to and from Ray workers):
+    the warm start of the cells below it."""
+
+    write: np.ndarray  # [D, d]
+    read: np.ndarray  # [R, d, D]
+    orthonormal: bool
+
+    def model(self, base: CompiledModel, settings: CompressionSettings) -> CompressedModel:
+        history = TrainingHistory([], [], [], [], 0, False, 0.0, best_orthonormal=self.orthonormal)
+        return CompressedModel(
+            base=base,
+            write=self.write,
+            read=self.read,
+            mode=settings.mode,
+            tied=settings.tied,
+            history=history,
+        )
+
+
+def attempt_settings(settings: CompressionSettings, attempt: int, escalate: float):
+    """The settings of a cell's ``attempt``: fresh randomness and ``escalate**attempt``
+    times the steps (the annealing keeps its length)."""
+    if attempt == 0:
+        return settings
+    steps = round(settings.steps * escalate**attempt)
+    return settings.replace(trial=settings.trial + attempt, steps=steps)
+
+
+def train_cell(
+    name: str,
+    model: CompiledModel,
+    d: int,
+    seed: int,
+    settings: CompressionSettings,
+    start: Solution | None = None,
+    attempt: int = 0,
+    escalate: float = 2.0,
+) -> tuple[CellResult, Solution]:
+    """Train and score one cell (what a Ray task runs): its row and its projection."""
+    begin = time.perf_counter()
+    s = attempt_settings(settings.replace(seed=seed), attempt, escalate)
+    warm = None if start is None else start.model(model, s)
+    small = compress(model, d, s, start=warm, progress=False)
     report = evaluate_compression(small)
-    return CellResult(
+    row = CellResult(
         program=name,
         d=d,
         d_full=small.d_full,
@@ -66,9 +121,22 @@ def run_cell(
         accuracy=report.accuracy,
         token_accuracy=report.token_accuracy,
         measured_on=report.measured_on,
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - begin,
         steps=len(small.history.loss),
+        attempt=attempt,
+        warm_from=None if warm is None else warm.d,
     )
+    solution = Solution(
+        np.asarray(small.write), np.asarray(small.read), small.history.best_orthonormal
+    )
+    return row, solution
+
+
+def run_cell(
+    name: str, model: CompiledModel, d: int, seed: int, settings: CompressionSettings
+) -> CellResult:
+    """Train and score one cell from a cold start (no warm start, first attempt)."""
+    return train_cell(name, model, d, seed, settings)[0]
 
 
 @dataclass
@@ -172,17 +240,17 @@ class SweepTable:
 
 
 def _cells_runner(address: str | None, workers: int | None):
-    """A function running a list of cells in parallel and returning their results in
-    order: Ray tasks when ``address`` is given (or Ray is already initialised by the
-    caller), else a thread pool."""
+    """A function running a list of cells (:func:`train_cell` arguments) in parallel
+    and returning their results in order: Ray tasks when ``address`` is given (or Ray
+    is already initialised by the caller), else a thread pool."""
     if address is None:
 
-        def local(cells: list[tuple]) -> list[CellResult]:
+        def local(cells: list[tuple]) -> list[tuple[CellResult, Solution]]:
             count = workers or min(len(cells), os.cpu_count() or 1)
             if count <= 1 or len(cells) == 1:
-                return [run_cell(*cell) for cell in cells]
+                return [train_cell(*cell) for cell in cells]
             with ThreadPoolExecutor(max_workers=count) as pool:
-                return list(pool.map(lambda cell: run_cell(*cell), cells))
+                return list(pool.map(lambda cell: train_cell(*cell), cells))
 
         return local
     ray = require("ray", "sweep")
@@ -190,18 +258,41 @@ def _cells_runner(address: str | None, workers: int | None):
         # "local" starts a throwaway one-node cluster; otherwise connect to the cluster
         local = {"include_dashboard": False, "log_to_driver": False} if address == "local" else {}
         ray.init(address=address, **local)
-    remote = ray.remote(run_cell)
+    remote = ray.remote(train_cell)
     shared: dict[int, Any] = {}
 
-    def on_ray(cells: list[tuple]) -> list[CellResult]:
+    def on_ray(cells: list[tuple]) -> list[tuple[CellResult, Solution]]:
         futures = []
-        for name, model, d, seed, settings in cells:
+        for name, model, *rest in cells:
             if id(model) not in shared:  # one copy of each model in the object store
                 shared[id(model)] = ray.put(model)
-            futures.append(remote.remote(name, shared[id(model)], d, seed, settings))
+            futures.append(remote.remote(name, shared[id(model)], *rest))
         return ray.get(futures)
 
     return on_ray
+
+
+@dataclass
+class _Search:
+    """One (program, seed) search: d in (lo, hi) is open; ``best`` is the solution at
+    hi (None at D, the compiled model), ``attempt`` the next try at the midpoint."""
+
+    lo: int
+    hi: int
+    best: Solution | None = None
+    attempt: int = 0
+
+    @property
+    def d(self) -> int:
+        return (self.lo + self.hi) // 2
+
+    def record(self, row: CellResult, solution: Solution, target: float, retries: int) -> None:
+        if row.accuracy >= target - 1e-12:
+            self.hi, self.best, self.attempt = row.d, solution, 0
+        elif self.attempt < retries:
+            self.attempt += 1
+        else:
+            self.lo, self.attempt = row.d, 0
 
 
 def _named(models: CompiledModel | Mapping[str, CompiledModel]) -> dict[str, CompiledModel]:
@@ -223,15 +314,22 @@ def sweep(
     settings: CompressionSettings | None = None,
     address: str | None = None,
     workers: int | None = None,
+    retries: int = 1,
+    escalate: float = 2.0,
+    warm: bool = True,
     on_cell: Callable[[CellResult], None] | None = None,
     **changes: Any,
 ) -> SweepTable:
     """Find, for each program and seed, the smallest d whose compressed model is
     exactly right on at least ``target`` of the evaluation inputs, by bisection over
-    1..D; ``settings`` and ``changes`` are :func:`models.compress`'s.  Cells of one
-    round run in parallel: ``workers`` threads here (default: one per core), or Ray
-    tasks on the cluster at ``address`` (``"auto"``, ``"ray://host:10001"``; a Ray
-    session the caller already started is used as it is).
+    1..D; ``settings`` and ``changes`` are :func:`models.compress`'s.  Each cell
+    warm-starts from the smallest solution found so far (``warm``), and a cell that
+    misses the target is retried ``retries`` times with fresh randomness and
+    ``escalate`` times the steps before its d counts as failed (see the module
+    docstring).  Cells of one round run in parallel: ``workers`` threads here
+    (default: one per core), or Ray tasks on the cluster at ``address`` (``"auto"``,
+    ``"ray://host:10001"``; a Ray session the caller already started is used as it
+    is).
 
     >>> import compiler, rasp
     >>> m = compiler.compile_rasp_to_model(rasp.tokens == "a", {"a", "b"}, 2)
@@ -241,36 +339,53 @@ def sweep(
     """
     if not 0 < target <= 1:
         raise RaspcValueError(f"sweep: target must be in (0, 1], found {target!r}")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise RaspcValueError(f"sweep: retries must be an int >= 0, found {retries!r}")
+    if not escalate >= 1:
+        raise RaspcValueError(f"sweep: escalate must be a number >= 1, found {escalate!r}")
     named = _named(models)
     s = (settings or CompressionSettings()).replace(**changes)
     run = _cells_runner(address, workers)
     rows = [
         CellResult(
-            name,
-            m.model_config.d_model,
-            m.model_config.d_model,
-            seed,
-            1.0,
-            1.0,
-            "the compiled model (exact by construction)",
-            0.0,
-            0,
+            program=name,
+            d=m.model_config.d_model,
+            d_full=m.model_config.d_model,
+            seed=seed,
+            accuracy=1.0,
+            token_accuracy=1.0,
+            measured_on="the compiled model (exact by construction)",
+            seconds=0.0,
+            steps=0,
         )
         for name, m in named.items()
         for seed in seeds
     ]
-    bounds = {
-        (name, seed): [0, m.model_config.d_model] for name, m in named.items() for seed in seeds
+    searches = {
+        (name, seed): _Search(0, m.model_config.d_model)
+        for name, m in named.items()
+        for seed in seeds
     }
     while True:
-        todo = [(key, (lo + hi) // 2) for key, (lo, hi) in bounds.items() if hi - lo > 1]
+        todo = [(key, search) for key, search in searches.items() if search.hi - search.lo > 1]
         if not todo:
             break
-        cells = [(name, named[name], d, seed, s) for (name, seed), d in todo]
-        for ((name, seed), d), result in zip(todo, run(cells)):
-            rows.append(result)
+        cells = [
+            (
+                name,
+                named[name],
+                search.d,
+                seed,
+                s,
+                search.best if warm else None,
+                search.attempt,
+                escalate,
+            )
+            for (name, seed), search in todo
+        ]
+        for (_, search), (row, solution) in zip(todo, run(cells)):
+            rows.append(row)
             if on_cell is not None:
-                on_cell(result)
-            failed = result.accuracy < target - 1e-12
-            bounds[name, seed][0 if failed else 1] = d
+                on_cell(row)
+            search.record(row, solution, target, retries)
     return SweepTable(target, rows)

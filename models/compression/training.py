@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import rasp
-from compiler.weights import ModelConfig
+from compiler.artifact import ModelConfig
 from models.compiled import CompiledModel
 from models.compression.data import (
     InputSet,
@@ -88,6 +88,8 @@ class TrainingHistory:
     restarts: int = 1
     best_orthonormal: bool = True  # the kept restart's kind
     measured_on: str = ""
+    best_init: str = ""  # the kept restart's start: "importance", "random" or "warm"
+    warm_from: int | None = None  # the width of the warm start, if there was one
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -113,9 +115,10 @@ class _Hyper(NamedTuple):
     warmup: jax.Array
     total: jax.Array
     anneal: jax.Array
+    upper: jax.Array  # columns below this start live and fade out (D cold, d' warm)
 
     @classmethod
-    def of(cls, s: CompressionSettings, orthonormal: bool) -> _Hyper:
+    def of(cls, s: CompressionSettings, orthonormal: bool, upper: int) -> _Hyper:
         values = (
             float(orthonormal),
             s.output_weight,
@@ -125,15 +128,35 @@ class _Hyper(NamedTuple):
             s.warmup,
             s.total_steps,
             s.anneal_steps,
+            upper,
         )
         return cls(*(jnp.float32(v) for v in values))
 
     @classmethod
-    def per_restart(cls, s: CompressionSettings) -> _Hyper:
-        """One row per restart: [R] arrays, in :meth:`CompressionSettings.restart_kinds`
-        order."""
-        rows = [cls.of(s, ortho) for ortho, _ in s.restart_kinds()]
+    def per_restart(cls, s: CompressionSettings, plan: list[_Kind]) -> _Hyper:
+        """One row per restart: [R] arrays, in ``plan`` order."""
+        rows = [cls.of(s, kind.orthonormal, kind.upper) for kind in plan]
         return cls(*(jnp.stack(column) for column in zip(*rows)))
+
+
+class _Kind(NamedTuple):
+    """How one restart starts: its matrix kind, its initialisation ("importance",
+    "random" or "warm") and how many columns are live at step 0."""
+
+    orthonormal: bool
+    init: str
+    upper: int
+
+
+def _plan(s: CompressionSettings, d_full: int, warm: _Warm | None) -> list[_Kind]:
+    """Every restart's :class:`_Kind`: :meth:`CompressionSettings.restart_kinds`, with the
+    first ``ceil(warm_share * restarts)`` restarts started from ``warm`` instead (its
+    kind; the rest stay cold, so a poor warm start costs only part of the portfolio)."""
+    plan = [_Kind(ortho, init, d_full) for ortho, init in s.restart_kinds()]
+    if warm is not None:
+        count = min(s.restarts, max(1, int(np.ceil(s.warm_share * s.restarts))))
+        plan[:count] = [_Kind(warm.orthonormal, "warm", warm.width)] * count
+    return plan
 
 
 @dataclass(frozen=True)
@@ -238,7 +261,7 @@ def _chunk(trainable, opt_state, key, step, params, data, mask, hp: _Hyper, st: 
         # annealing: the columns beyond d fade out linearly, so training starts from
         # the exact model and is squeezed gradually instead of starting lossy
         fade = jnp.where(hp.anneal > 0, jnp.clip(1.0 - step / jnp.maximum(hp.anneal, 1.0), 0, 1), 0)
-        soft = jnp.maximum(mask, fade)
+        soft = jnp.maximum(mask, fade * (jnp.arange(mask.shape[0]) < hp.upper))
 
         def total(tr):
             lo, ll, _ = _losses(tr, params, batch, soft, hp, st)
@@ -280,57 +303,122 @@ def _validate(trainables, params, data, mask, hp, st: _Static):
 
 
 @functools.partial(jax.jit, static_argnames=("st",))
-def _importance(params, data, hp: _Hyper, st: _Static):
-    """The loss with each residual direction removed, one at a time: [D]."""
-    eye = jnp.eye(st.cfg.d_model)
+def _importance(params, data, proj: dict, hp: _Hyper, st: _Static):
+    """The loss with each column of the padded projection ``proj`` removed, one at a
+    time: [D] (``proj`` the identity: each residual direction)."""
 
     def ablated(i):
-        write = eye.at[i, i].set(0.0)
-        comp = st.forward(params, {"write": write, "read": write.T[None]}, data["ids"])
+        keep = jnp.ones(st.cfg.d_model).at[i].set(0.0)
+        cut = {"write": proj["write"] * keep[None, :], "read": proj["read"] * keep[None, :, None]}
+        comp = st.forward(params, cut, data["ids"])
         lo = _output_loss(comp["output"], data["ref_output"], data, hp, st)
         return hp.output_weight * lo + hp.layer_weight * _layer_loss(comp, data, st)
 
     return jax.lax.map(ablated, jnp.arange(st.cfg.d_model))
 
 
+@dataclass(frozen=True)
+class _Warm:
+    """A warm start: a trained projection of width ``width`` >= d, in trainable form
+    (D x D, its columns ordered by importance, the columns beyond ``width`` an
+    orthonormal completion that stays masked)."""
+
+    write: np.ndarray  # [D, D]
+    read: np.ndarray | None  # [R, D, D] when untied
+    width: int
+    orthonormal: bool
+
+
+def _warm(start: Any, d: int, s: CompressionSettings, run: _Run) -> _Warm:
+    """``start`` (a :class:`CompressedModel` of the same compiled model, width >= d) as
+    a :class:`_Warm`: its columns ordered by how much the loss rises without each, so
+    the d most needed stay live and the rest fade out as a cold start's do."""
+    if not isinstance(start, CompressedModel):
+        raise RaspcTypeError(
+            f"compress: start must be a CompressedModel (a wider solution to squeeze "
+            f"further), found {type(start).__name__}"
+        )
+    d_full = run.st.cfg.d_model
+    if start.d_full != d_full or start.mode != s.mode or start.tied != s.tied:
+        raise RaspcValueError(
+            f"compress: start must compress the same model the same way (D={d_full}, "
+            f"mode={s.mode!r}, tied={s.tied}), found {start!r}"
+        )
+    if start.d < d:
+        raise RaspcValueError(
+            f"compress: start must be at least as wide as d={d}, found d={start.d}; "
+            "warm starts squeeze a wider solution"
+        )
+    orthonormal = bool(getattr(start.history, "best_orthonormal", True))
+    sample = {k: v[:256] for k, v in run.data.items()}
+    proj = start.padded_projection
+    rise = np.asarray(_importance(run.params, sample, proj, _Hyper.of(s, True, d_full), run.st))
+    order = np.argsort(-rise[: start.d], kind="stable")
+    write = np.asarray(start.write)[:, order]
+    # an orthonormal completion keeps the trainable matrix full rank (QR's gradient)
+    rng = np.random.default_rng([s.seed, 2])
+    filler = rng.standard_normal((d_full, d_full - start.d))
+    completion = np.linalg.qr(np.concatenate([write, filler], axis=1))[0][:, start.d :]
+    full = np.concatenate([write, completion], axis=1).astype(np.float32)
+    read = None
+    if not s.tied:
+        rows = np.asarray(start.read)[:, order, :]
+        read = np.concatenate(
+            [rows, np.swapaxes(completion, 0, 1)[None].repeat(rows.shape[0], 0)], axis=1
+        ).astype(np.float32)
+    return _Warm(full, read, start.d, orthonormal)
+
+
 # ---------------------------------------------------------------- starts and the loop
 
 
-def _starts(s: CompressionSettings, key: jax.Array, params: Params, sample: dict, st: _Static):
+def _starts(
+    s: CompressionSettings, key: jax.Array, run: _Run, plan: list[_Kind], warm: _Warm | None
+):
     """``restarts`` D x D starting matrices whose first d columns live: [R, D, D].
 
     "importance" orders the residual directions by how much the loss rises when each
     is removed alone and gives the i-th most important one column i (training starts
     from the exact model; the annealed columns carry the least needed directions);
-    restarts after the first add Gaussian noise of scale ``init_noise`` (per entry,
-    over sqrt(D)) so they explore other arrangements.  "random" is a random rotation
-    per restart.
+    "random" is a random rotation per restart; "warm" is ``warm``'s matrix.  Every
+    "importance" or "warm" restart after the first of its init adds Gaussian noise of
+    scale ``init_noise`` (per entry, over sqrt(D)) so they explore other arrangements.
     """
-    d_full = st.cfg.d_model
-    kinds = s.restart_kinds()
+    d_full = run.st.cfg.d_model
     keys = jax.random.split(key, s.restarts)
-    base = None
-    if any(init == "importance" for _, init in kinds):
-        rise = np.asarray(_importance(params, sample, _Hyper.of(s, True), st))
+    bases: dict[str, np.ndarray] = {}
+    if any(kind.init == "importance" for kind in plan):
+        sample = {k: v[:256] for k, v in run.data.items()}
+        eye = jnp.eye(d_full)
+        identity = {"write": eye, "read": eye[None]}
+        hp = _Hyper.of(s, True, d_full)
+        rise = np.asarray(_importance(run.params, sample, identity, hp, run.st))
         order = np.argsort(-rise, kind="stable")
         base = np.zeros((d_full, d_full), np.float32)
         base[order, np.arange(d_full)] = 1.0
-    starts, seen_importance = [], False
-    for (_, init), k in zip(kinds, keys):
+        bases["importance"] = base
+    if warm is not None:
+        bases["warm"] = warm.write
+    starts, seen = [], set()
+    for kind, k in zip(plan, keys):
         noise = jax.random.normal(k, (d_full, d_full))
-        if init == "importance":
-            scale = s.init_noise / np.sqrt(d_full) if seen_importance else 0.0
-            starts.append(jnp.asarray(base) + scale * noise)
-            seen_importance = True
+        if kind.init in bases:
+            scale = s.init_noise / np.sqrt(d_full) if kind.init in seen else 0.0
+            starts.append(jnp.asarray(bases[kind.init]) + scale * noise)
+            seen.add(kind.init)
         else:
             starts.append(jnp.linalg.qr(noise)[0])
     starts = jnp.stack(starts)
     trainable = {"write": starts.astype(jnp.float32)}
-    if not st.tied:
-        reads = num_reads(st.cfg, st.mode, st.tied)
-        trainable["read"] = jnp.broadcast_to(
+    if not run.st.tied:
+        reads = num_reads(run.st.cfg, run.st.mode, run.st.tied)
+        cold = jnp.broadcast_to(
             jnp.swapaxes(starts, 1, 2)[:, None], (s.restarts, reads, d_full, d_full)
         )
+        if warm is not None:
+            is_warm = jnp.asarray([kind.init == "warm" for kind in plan])[:, None, None, None]
+            cold = jnp.where(is_warm, jnp.asarray(warm.read)[None], cold)
+        trainable["read"] = cold
     return trainable
 
 
@@ -345,6 +433,7 @@ class _Run:
     val: dict[str, jax.Array]  # the evaluation inputs, scored at every checkpoint
     val_set: InputSet
     mask: jax.Array  # [D]: 1 for the d live columns
+    plan: list[_Kind]  # every restart's kind, init and live columns at step 0
     hp: _Hyper
 
 
@@ -381,7 +470,7 @@ def _fit(run: _Run, trainables: dict, key: jax.Array, bar: Any):
     keys = jax.random.split(key, s.restarts)
     step = jnp.float32(0.0)
     losses, checkpoints, best = [], [], _Best()
-    since, stopped = 0, False
+    since, stopped, mark = 0, False, -1.0
     for _ in range(s.chunks):
         trainables, opt_states, keys, chunk_losses = _train_chunks(
             trainables, opt_states, keys, step, run.params, run.data, run.mask, run.hp, run.st
@@ -393,7 +482,7 @@ def _fit(run: _Run, trainables: dict, key: jax.Array, bar: Any):
             for v in _validate(trainables, run.params, run.val, run.mask, run.hp, run.st)
         )
         done = int(step)
-        improved = best.offer(acc, loss, done, trainables)
+        best.offer(acc, loss, done, trainables)
         r = int(np.lexsort((loss, -acc))[0])
         checkpoints.append(
             {
@@ -408,7 +497,12 @@ def _fit(run: _Run, trainables: dict, key: jax.Array, bar: Any):
         if bar is not None:
             bar.update(s.eval_every)
             bar.set_postfix(loss=f"{best.loss:.3g}", best_exact=f"{best.accuracy:.4f}")
-        since = 0 if improved else since + (done > s.anneal_steps)
+        # patience: checkpoints (once annealing is over) since the kept accuracy last
+        # rose by min_delta; a loss creeping down does not count, nor do 1-input gains
+        if mark < 0 or best.accuracy >= mark + max(s.min_delta, 1e-12):
+            mark, since = best.accuracy, 0
+        else:
+            since += done > s.anneal_steps
         if s.stop_at_accuracy is not None and best.accuracy >= s.stop_at_accuracy:
             stopped = done < s.total_steps
             break
@@ -426,8 +520,9 @@ def _fit(run: _Run, trainables: dict, key: jax.Array, bar: Any):
         seconds=0.0,
         best_restart=best.restart,
         restarts=s.restarts,
-        best_orthonormal=s.restart_kinds()[best.restart][0],
+        best_orthonormal=run.plan[best.restart].orthonormal,
         measured_on=run.val_set.describe(),
+        best_init=run.plan[best.restart].init,
     )
     return best.trainable, history
 
@@ -458,7 +553,7 @@ def _device_data(model: CompiledModel, program, spec, inputs: list, st: _Static)
 
 def _prepare(model: CompiledModel, program: rasp.SOp, d: int, s: CompressionSettings) -> _Run:
     layout = model.layout
-    spec = output_spec(model, program, s.atol)
+    spec = output_spec(model, s.atol)
     st = _Static(
         cfg=model.model_config,
         pad_id=model.input_encoder.pad_id,
@@ -469,6 +564,7 @@ def _prepare(model: CompiledModel, program: rasp.SOp, d: int, s: CompressionSett
         batch_size=s.batch_size,
         chunk_steps=s.eval_every,
     )
+    plan = _plan(s, model.model_config.d_model, None)
     val_set = evaluation_inputs(program, layout, s)
     if val_set.exhaustive:
         pool = val_set.inputs  # keep a known function on every input there is
@@ -484,7 +580,8 @@ def _prepare(model: CompiledModel, program: rasp.SOp, d: int, s: CompressionSett
         val=val,
         val_set=val_set,
         mask=jnp.asarray(np.arange(model.model_config.d_model) < d, dtype=jnp.float32),
-        hp=_Hyper.per_restart(s),
+        plan=plan,
+        hp=_Hyper.per_restart(s, plan),
     )
 
 
@@ -494,6 +591,7 @@ def compress(
     settings: CompressionSettings | None = None,
     *,
     program: rasp.SOp | None = None,
+    start: CompressedModel | None = None,
     progress: bool = True,
     **changes: Any,
 ) -> CompressedModel:
@@ -505,9 +603,16 @@ def compress(
     checkpoints, the one with the best exact-match accuracy on the evaluation inputs
     (every valid input when enumerable): the accuracy the progress bar, the history and
     :func:`models.evaluate_compression` report.  It stops after ``steps``, after
-    ``patience`` checkpoints without improvement (counted once annealing is over), or
+    ``patience`` checkpoints in which that accuracy did not rise by ``min_delta``
+    (counted once annealing is over: the accuracy has plateaued), or
     once that accuracy reaches ``stop_at_accuracy``.  The same settings give the same
     model.
+
+    ``start``, a wider compressed model of the same compiled model (a solution at
+    some d' >= d), warm-starts the first ``warm_share`` of the restarts from it: its
+    d most important columns stay and the rest fade out.  Squeezing a working
+    solution one or two columns further is much easier than finding one from
+    scratch; :func:`models.compression.sweep.sweep` chains its cells this way.
 
     >>> import compiler, models, rasp
     >>> compiled = compiler.compile_rasp_to_model(rasp.tokens == "a", {"a", "b"}, 3)
@@ -525,16 +630,24 @@ def compress(
     d = int(d)
     started = time.perf_counter()
     run = _prepare(model, program, d, s)
-    key_init, key = jax.random.split(jax.random.PRNGKey(s.seed))
-    sample = {k: v[:256] for k, v in run.data.items()}
-    trainables = _starts(s, key_init, model.params, sample, run.st)
+    warm = None if start is None else _warm(start, d, s, run)
+    if warm is not None:
+        plan = _plan(s, d_full, warm)
+        run = dataclasses.replace(run, plan=plan, hp=_Hyper.per_restart(s, plan))
+    key = jax.random.PRNGKey(s.seed)
+    key_init, key = jax.random.split(key if s.trial == 0 else jax.random.fold_in(key, s.trial))
+    trainables = _starts(s, key_init, run, run.plan, warm)
     bar = _progress(s.total_steps, progress, f"compress {model.layout.output} to d={d}", run)
     try:
         best, history = _fit(run, trainables, key, bar)
     finally:
         if bar is not None:
             bar.close()
-    history = dataclasses.replace(history, seconds=time.perf_counter() - started)
+    history = dataclasses.replace(
+        history,
+        seconds=time.perf_counter() - started,
+        warm_from=None if warm is None else warm.width,
+    )
     hp = jax.tree_util.tree_map(lambda a: a[history.best_restart], run.hp)
     final = jax.tree_util.tree_map(np.asarray, _projection(best, run.mask, hp, run.st))
     return CompressedModel(

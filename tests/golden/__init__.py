@@ -1,0 +1,1 @@
+"""Golden files: pinned outputs the refactors must not change (see :mod:`tests.golden.shapes`)."""
