@@ -23,7 +23,7 @@ only: this module imports no compiler pass, so a loader needs nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -127,15 +127,27 @@ MLP_MODULES = (ParamModule.MLP_IN, ParamModule.MLP_OUT)
 def param_path(module: ParamModule, layer: int | None = None) -> str:
     """The params key of ``module`` (in ``layer`` for per-layer modules):
     ``param_path(ParamModule.QUERY, 2) == "transformer/layer_2/attn/query"``."""
-    module = ParamModule(module)
-    if module.per_layer != (layer is not None):
-        need = "a layer" if module.per_layer else "no layer"
-        raise RaspcValueError(f"param_path: {module.name} takes {need}, found layer={layer!r}")
+    return _layered_name(
+        "param_path", ParamModule(module), layer, lambda n: f"{MODEL_SCOPE}/{layer_scope(n)}/"
+    )
+
+
+def _layered_name(
+    caller: str,
+    member: ParamModule | HookPoint,
+    layer: int | None,
+    scope: Callable[[int], str],
+) -> str:
+    """``member``'s name, behind ``scope(layer)`` for a per-layer member; shared by
+    :func:`param_path` and :func:`hook_name` so both reject a wrong ``layer`` the same way."""
+    if member.per_layer != (layer is not None):
+        need = "a layer" if member.per_layer else "no layer"
+        raise RaspcValueError(f"{caller}: {member.name} takes {need}, found layer={layer!r}")
     if layer is None:
-        return module.value
+        return member.value
     if isinstance(layer, bool) or not isinstance(layer, int) or layer < 0:
-        raise RaspcValueError(f"param_path: layer must be an int >= 0, found {layer!r}")
-    return f"{MODEL_SCOPE}/{layer_scope(layer)}/{module.value}"
+        raise RaspcValueError(f"{caller}: layer must be an int >= 0, found {layer!r}")
+    return f"{scope(layer)}{member.value}"
 
 
 def param_shapes(cfg: ModelConfig) -> dict[str, dict[str, tuple[int, ...]]]:
@@ -225,15 +237,7 @@ EXPORT_ONLY_HOOKS = frozenset(
 def hook_name(point: HookPoint, layer: int | None = None) -> str:
     """The TransformerLens name of ``point`` (in ``layer`` for per-layer points):
     ``hook_name(HookPoint.ATTN_Z, 1) == "blocks.1.attn.hook_z"``."""
-    point = HookPoint(point)
-    if point.per_layer != (layer is not None):
-        need = "a layer" if point.per_layer else "no layer"
-        raise RaspcValueError(f"hook_name: {point.name} takes {need}, found layer={layer!r}")
-    if layer is None:
-        return point.value
-    if isinstance(layer, bool) or not isinstance(layer, int) or layer < 0:
-        raise RaspcValueError(f"hook_name: layer must be an int >= 0, found {layer!r}")
-    return f"blocks.{layer}.{point.value}"
+    return _layered_name("hook_name", HookPoint(point), layer, lambda n: f"blocks.{n}.")
 
 
 def parse_hook(name: str) -> tuple[HookPoint, int | None]:

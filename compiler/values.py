@@ -38,7 +38,7 @@ import rasp
 from compiler.coverage import Coverage, selection_coverage
 from compiler.graph import ProgramGraph
 from rasp.expr import Zip, rule_for
-from rasp.values import is_finite_number, is_number, mean_values
+from rasp.values import argument_pools, is_finite_number, is_number, mean_values
 
 __all__ = [
     "MAX_VALUES",
@@ -211,10 +211,10 @@ def _apply_all(
 
     Where an input value stands for twins, ``fn`` runs on each twin as well: the results
     must agree (else the clash is recorded for validation), and become twins in turn."""
-    arg_sets = [inf.of(sop) for sop in inputs]
-    if any(s is None for s in arg_sets):
+    found = argument_pools([inf.of(sop) for sop in inputs])
+    if found is None:
         return None
-    pools = [[v for v in s if v is not None] for s in arg_sets]
+    pools, may_be_none = found
     if _product_size(pools) > MAX_VALUES * 50:
         return None
     raw: dict[Any, Any] = {}
@@ -231,7 +231,7 @@ def _apply_all(
             raw[_typed(out)] = out
         if len(raw) > 2 * _limit(expr):
             return None
-    if any(None in s for s in arg_sets):
+    if may_be_none:
         raw[_typed(None)] = None
     values = inf.settle(expr.label, raw.values())
     return None if len(values) > _limit(expr) else values

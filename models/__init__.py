@@ -29,6 +29,9 @@ _EXPORTS = {
     "PromptSet": "models.prompts",
     "prompt_set": "models.prompts",
     "bench_circuits": "models.circuit_bench",
+    "ground_truth": "models.sae",
+    "score_sae": "models.sae",
+    "attention_html": "models.attention_view",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -38,7 +38,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -565,34 +565,76 @@ def _version() -> str:
         return "unknown (not installed as a package)"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="raspc",
-        description="Compile RASP programs into transformers whose circuits are known ground "
-        "truth; run, inspect, plot and verify them.",
-        epilog="Run `raspc COMMAND --help` for a command's options.",
-    )
-    parser.add_argument("--version", action="version", version=f"raspc {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+_Subparsers = argparse._SubParsersAction  # the object `add_subparsers` returns
 
-    p = sub.add_parser("list", help="list the library programs", description="List rasp.lib.")
-    p.set_defaults(handler=_cmd_list)
+_COMMAND_HELP: dict[str, tuple[str, str]] = {
+    "list": ("list the library programs", "List rasp.lib."),
+    "compile": (
+        "compile a program to a saved model directory",
+        "Compile a program and save the model (params.npz, model.json, circuit.json).",
+    ),
+    "run": (
+        "run a saved model on tokens",
+        "Run a saved model on one input and print its outputs.",
+    ),
+    "inspect": (
+        "show where every node lives",
+        "Show the model's layers and heads and, for every node, the components "
+        "computing it, its residual directions and its inputs.",
+    ),
+    "plot": (
+        "draw the residual stream, attention, weights or circuit",
+        "Draw one plot of a saved model to a .png or .svg file.",
+    ),
+    "verify": (
+        "compile a program and check every node against the evaluator",
+        "Compile a program and compare the model with rasp.evaluate at every node "
+        "on every input (or a seeded sample when there are too many), and say how many inputs "
+        "fell outside the program's domain and why; exit status 1 on any mismatch, and when "
+        "no input is in the domain (nothing was checked).",
+    ),
+    "bench-circuits": (
+        "score circuit-discovery methods against the compiled ground truth",
+        "Run circuit-discovery methods (built-in activation and attribution "
+        "patching; auto-circuit's acdc and eap when installed) on the HookedTransformer "
+        "export of library programs (default: all) and optionally generated ones, and score "
+        "each against raspc's edge set: ROC AUC, precision/recall at the method's threshold, "
+        "and faithfulness (exact-match accuracy with every other edge resample-ablated). "
+        "Needs the hooked extra (torch, transformer-lens 2.x/3.x).",
+    ),
+}
+"""Each subcommand's one-line help (in `raspc --help`) and description (in its own --help)."""
 
-    p = sub.add_parser(
-        "compile",
-        help="compile a program to a saved model directory",
-        description="Compile a program and save the model (params.npz, model.json, circuit.json).",
-    )
+
+def _command(
+    sub: _Subparsers[argparse.ArgumentParser],
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+) -> argparse.ArgumentParser:
+    """Add subcommand ``name``, run by ``handler``, with its help from :data:`_COMMAND_HELP`."""
+    help_line, description = _COMMAND_HELP[name]
+    p = sub.add_parser(name, help=help_line, description=description)
+    p.set_defaults(handler=handler)
+    return p
+
+
+def _add_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="a directory written by `raspc compile`")
+
+
+def _add_list(sub: _Subparsers[argparse.ArgumentParser]) -> None:
+    _command(sub, "list", _cmd_list)
+
+
+def _add_compile(sub: _Subparsers[argparse.ArgumentParser]) -> None:
+    p = _command(sub, "compile", _cmd_compile)
     _add_program(p)
     p.add_argument("-o", "--output", required=True, help="directory to save the model in")
-    p.set_defaults(handler=_cmd_compile)
 
-    p = sub.add_parser(
-        "run",
-        help="run a saved model on tokens",
-        description="Run a saved model on one input and print its outputs.",
-    )
-    p.add_argument("model", help="a directory written by `raspc compile`")
+
+def _add_run(sub: _Subparsers[argparse.ArgumentParser]) -> None:
+    p = _command(sub, "run", _cmd_run)
+    _add_model(p)
     p.add_argument("tokens", nargs="+", help="input tokens (without BOS), e.g. a b c or 3 1 2")
     p.add_argument(
         "--trace",
@@ -600,24 +642,17 @@ def _parser() -> argparse.ArgumentParser:
         help="also print every node's values, decoded from the residual stream after the "
         "sub-layer that writes it",
     )
-    p.set_defaults(handler=_cmd_run)
 
-    p = sub.add_parser(
-        "inspect",
-        help="show where every node lives",
-        description="Show the model's layers and heads and, for every node, the components "
-        "computing it, its residual directions and its inputs.",
-    )
-    p.add_argument("model", help="a directory written by `raspc compile`")
+
+def _add_inspect(sub: _Subparsers[argparse.ArgumentParser]) -> None:
+    p = _command(sub, "inspect", _cmd_inspect)
+    _add_model(p)
     p.add_argument("--json", action="store_true", help="print the full circuit map as JSON")
-    p.set_defaults(handler=_cmd_inspect)
 
-    p = sub.add_parser(
-        "plot",
-        help="draw the residual stream, attention, weights or circuit",
-        description="Draw one plot of a saved model to a .png or .svg file.",
-    )
-    p.add_argument("model", help="a directory written by `raspc compile`")
+
+def _add_plot(sub: _Subparsers[argparse.ArgumentParser]) -> None:
+    p = _command(sub, "plot", _cmd_plot)
+    _add_model(p)
     p.add_argument("kind", choices=["residual", "attention", "weights", "circuit"])
     p.add_argument("-o", "--output", required=True, help="image file (.png or .svg)")
     p.add_argument("--tokens", nargs="+", help="input tokens for residual and attention plots")
@@ -625,32 +660,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--head", type=int, default=0, help="head for qk/ov weights (default 0)")
     p.add_argument("--matrix", choices=["qk", "ov", "mlp"], default="qk", help="weights plot")
     p.add_argument("--merge-mlps", action="store_true", help="circuit: one node per MLP layer")
-    p.set_defaults(handler=_cmd_plot)
 
-    p = sub.add_parser(
-        "verify",
-        help="compile a program and check every node against the evaluator",
-        description="Compile a program and compare the model with rasp.evaluate at every node "
-        "on every input (or a seeded sample when there are too many), and say how many inputs "
-        "fell outside the program's domain and why; exit status 1 on any mismatch, and when "
-        "no input is in the domain (nothing was checked).",
-    )
+
+def _add_verify(sub: _Subparsers[argparse.ArgumentParser]) -> None:
+    p = _command(sub, "verify", _cmd_verify)
     _add_program(p)
     p.add_argument("--samples", type=int, default=500, help="inputs sampled when not exhaustive")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(handler=_cmd_verify)
 
-    p = sub.add_parser(
-        "bench-circuits",
-        help="score circuit-discovery methods against the compiled ground truth",
-        description="Run circuit-discovery methods (built-in activation and attribution "
-        "patching; auto-circuit's acdc and eap when installed) on the HookedTransformer "
-        "export of library programs (default: all) and optionally generated ones, and score "
-        "each against raspc's edge set: ROC AUC, precision/recall at the method's threshold, "
-        "and faithfulness (exact-match accuracy with every other edge resample-ablated). "
-        "Needs the hooked extra (torch, transformer-lens 2.x/3.x).",
-    )
+
+def _add_bench_circuits(sub: _Subparsers[argparse.ArgumentParser]) -> None:
+    p = _command(sub, "bench-circuits", _cmd_bench_circuits)
     p.add_argument("programs", nargs="*", help="library program names (default: every one)")
     p.add_argument(
         "--methods",
@@ -677,7 +698,31 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", help="write one row per program and method to this CSV file")
     p.add_argument("--json", help="write the full result (settings, rows, means) as JSON")
     p.add_argument("--plot", help="draw AUC and faithfulness per program (.png or .svg)")
-    p.set_defaults(handler=_cmd_bench_circuits)
+
+
+_SUBCOMMANDS = (
+    _add_list,
+    _add_compile,
+    _add_run,
+    _add_inspect,
+    _add_plot,
+    _add_verify,
+    _add_bench_circuits,
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The `raspc` parser; each subcommand's flags live in its own `_add_*` function."""
+    parser = _Parser(
+        prog="raspc",
+        description="Compile RASP programs into transformers whose circuits are known ground "
+        "truth; run, inspect, plot and verify them.",
+        epilog="Run `raspc COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"raspc {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in _SUBCOMMANDS:
+        add(sub)
     return parser
 
 

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any
 
-from rasp.values import is_number, mean_values
+from rasp.values import argument_pools, is_number, mean_values
 
 __all__ = [
     "Fn",
@@ -337,10 +337,12 @@ def _kind(values: frozenset | None) -> str:
 
 
 def _apply(fn: Fn, sets: list[frozenset | None]) -> frozenset | None:
-    """``fn`` over every combination of non-None inputs (None flows through)."""
-    if any(s is None for s in sets):
+    """``fn`` over every combination of non-None inputs, None flowing through: value
+    inference's rule (:func:`rasp.values.argument_pools`), bounded by ``_MAX_TRACKED``."""
+    found = argument_pools(sets)
+    if found is None:
         return None
-    pools = [[v for v in s if v is not None] for s in sets]
+    pools, may_be_none = found
     out = set()
     for args in itertools.product(*pools):
         try:
@@ -349,7 +351,7 @@ def _apply(fn: Fn, sets: list[frozenset | None]) -> frozenset | None:
             continue  # the generator never picks such functions; stay safe anyway
         if len(out) > _MAX_TRACKED:
             return None
-    if any(None in s for s in sets):
+    if may_be_none:
         out.add(None)
     return frozenset(out)
 

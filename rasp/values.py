@@ -8,11 +8,23 @@ They live here, not in ``compiler/``, because ``rasp`` must not import the compi
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["is_finite_number", "is_number", "mean_values", "plain"]
+__all__ = ["argument_pools", "is_finite_number", "is_number", "mean_values", "plain"]
+
+
+def argument_pools(sets: Sequence[Iterable[Any] | None]) -> tuple[list[list], bool] | None:
+    """The values a function of several SOps is applied to: each input's non-None
+    values (the function runs on every combination of them), and whether any input can
+    be None (then so can the result: None flows through without calling the function).
+    None when any input's set is unknown.  The one rule of value inference and of the
+    generator's bookkeeping."""
+    if any(s is None for s in sets):
+        return None
+    pools = [[v for v in s if v is not None] for s in sets]
+    return pools, any(None in s for s in sets)
 
 
 def is_number(value: Any) -> bool:
