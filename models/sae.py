@@ -134,24 +134,17 @@ def sae_inputs(
         every = [list(xs) for n in lengths for xs in itertools.product(vocab, repeat=n)]
         kept = tuple(tuple(xs) for xs in every if _accepts(program, xs, causal))
         return SAEInputs(kept, lengths, True, len(every) - len(kept))
+    from models.compression.data import draw_valid_inputs  # shared with compression
+
     rng = np.random.default_rng(seed)
-    seen: dict[tuple, bool] = {}
-    out: list[tuple] = []
-    draws = 0
-    while len(out) < samples:
-        draws += 1
-        if draws > 50 * samples + 1000:
-            raise RaspcValueError(
-                f"sae_inputs: the evaluator rejected all but {len(out)} of {draws} random "
-                "inputs; expected a program that accepts a fair share of them, fix: pass "
-                "lengths=... where most inputs are valid"
-            )
-        n = int(rng.choice(lengths))
-        xs = tuple(vocab[i] for i in rng.integers(0, len(vocab), size=n))
-        if xs not in seen:
-            seen[xs] = _accepts(program, list(xs), causal)
-        if seen[xs]:
-            out.append(xs)
+    out, seen = draw_valid_inputs(
+        lambda xs: _accepts(program, xs, causal),
+        vocab,
+        samples,
+        lambda: int(rng.choice(lengths)),
+        rng,
+        "pass sae_inputs(lengths=...) where most inputs are valid",
+    )
     return SAEInputs(tuple(out), lengths, False, sum(not ok for ok in seen.values()))
 
 

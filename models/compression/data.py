@@ -10,7 +10,7 @@ it was measured on.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,31 +118,51 @@ def given_inputs(program: rasp.SOp, layout: ModelLayout, inputs: Sequence[Sequen
     return InputSet(kept, False, len(inputs) - len(kept))
 
 
-def random_valid_inputs(
-    program: rasp.SOp, layout: ModelLayout, count: int, rng: np.random.Generator
-) -> list[list[Any]]:
-    """``count`` random inputs the evaluator accepts: a uniform length in
-    ``1..max_seq_len``, then uniform tokens; rejected draws are skipped."""
-    vocab = sorted(layout.vocab, key=repr)
-    ok: dict[tuple, bool] = {}
-    out: list[list[Any]] = []
+def draw_valid_inputs(
+    accepts: Callable[[list[Any]], bool],
+    vocab: Sequence[Any],
+    count: int,
+    draw_length: Callable[[], int],
+    rng: np.random.Generator,
+    fix: str,
+) -> tuple[list[tuple], dict[tuple, bool]]:
+    """``count`` random inputs ``accepts`` takes: a length from ``draw_length``, then
+    uniform tokens from ``vocab``; rejected draws are skipped.  Returns the inputs and
+    the verdict on every distinct draw.  The one sampler of compression and SAE data;
+    ``fix`` completes the error for a program that rejects almost everything."""
+    verdicts: dict[tuple, bool] = {}
+    out: list[tuple] = []
     attempts = 0
     while len(out) < count:
         attempts += 1
         if attempts > 50 * count + 1000:
             raise RaspcValueError(
                 f"the evaluator rejected all but {len(out)} of {attempts} random inputs; "
-                "expected a program that accepts a fair share of random inputs, fix: train on "
-                "a vocabulary/max_seq_len where most inputs are valid"
+                f"expected a program that accepts a fair share of random inputs, fix: {fix}"
             )
-        n = int(rng.integers(1, layout.max_seq_len + 1))
-        xs = [vocab[i] for i in rng.integers(0, len(vocab), size=n)]
-        key = tuple(xs)
-        if key not in ok:
-            ok[key] = expected(program, xs, layout.causal) is not None
-        if ok[key]:
+        n = draw_length()
+        xs = tuple(vocab[i] for i in rng.integers(0, len(vocab), size=n))
+        if xs not in verdicts:
+            verdicts[xs] = accepts(list(xs))
+        if verdicts[xs]:
             out.append(xs)
-    return out
+    return out, verdicts
+
+
+def random_valid_inputs(
+    program: rasp.SOp, layout: ModelLayout, count: int, rng: np.random.Generator
+) -> list[list[Any]]:
+    """``count`` random inputs the evaluator accepts: a uniform length in
+    ``1..max_seq_len``, then uniform tokens; rejected draws are skipped."""
+    out, _ = draw_valid_inputs(
+        lambda xs: expected(program, xs, layout.causal) is not None,
+        sorted(layout.vocab, key=repr),
+        count,
+        lambda: int(rng.integers(1, layout.max_seq_len + 1)),
+        rng,
+        "train on a vocabulary/max_seq_len where most inputs are valid",
+    )
+    return [list(xs) for xs in out]
 
 
 @dataclass(frozen=True)
