@@ -414,19 +414,19 @@ def translate_edges(names: set[str], nodes: Mapping[str, str]) -> set[str]:
 
 def roc_auc(scores: Mapping[str, float], truth: set[str]) -> float:
     """ROC AUC of ``scores`` (higher = in the circuit) at telling ``truth`` from the other
-    scored edges: the chance that a true edge outscores a false one, ties counting half
-    (so ``inf`` scores work)."""
+    scored edges (:func:`models.circuit_bench.roc_auc`), strictly: an unscored true edge
+    or an empty class is an error here, not NaN."""
     unknown = truth - set(scores)
     if unknown:
         raise RaspcValueError(
             f"ground-truth edges {sorted(unknown)} have no score; score every edge of the graph"
         )
-    pos = np.asarray([scores[e] for e in scores if e in truth], dtype=np.float64)
-    neg = np.asarray([scores[e] for e in scores if e not in truth], dtype=np.float64)
-    if not len(pos) or not len(neg):
+    from models.circuit_bench import roc_auc as bench_roc_auc  # the one definition
+
+    found = len(truth & set(scores))
+    if not found or found == len(scores):
         raise RaspcValueError(
-            f"ROC AUC needs true and false edges, found {len(pos)} true and {len(neg)} false"
+            f"ROC AUC needs true and false edges, found {found} true and "
+            f"{len(scores) - found} false"
         )
-    greater = (pos[:, None] > neg[None, :]).sum()
-    ties = (pos[:, None] == neg[None, :]).sum()
-    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
+    return bench_roc_auc(scores, truth)

@@ -518,26 +518,17 @@ def method_threshold(name: str, method: Method) -> float | None:
 
 
 def roc_auc(scores: Mapping[str, float], positives: Iterable[str]) -> float:
-    """ROC AUC of ``scores`` (every edge) against the ``positives`` (ties count half);
-    NaN when either class is empty."""
-    names = list(scores)
-    pos = set(positives)
-    s = np.asarray([scores[e] for e in names], dtype=np.float64)
-    y = np.asarray([e in pos for e in names])
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if not n_pos or not n_neg:
+    """ROC AUC of ``scores`` (every edge) against the ``positives``: the chance that a
+    positive outscores a negative, ties counting half (so ``inf`` scores work); NaN when
+    either class is empty."""
+    pos_set = set(positives)
+    pos = np.asarray([v for e, v in scores.items() if e in pos_set], dtype=np.float64)
+    neg = np.asarray([v for e, v in scores.items() if e not in pos_set], dtype=np.float64)
+    if not len(pos) or not len(neg):
         return math.nan
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s))
-    sorted_s = s[order]
-    i = 0
-    while i < len(s):  # average ranks over ties
-        j = i
-        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    greater = (pos[:, None] > neg[None, :]).sum()
+    ties = (pos[:, None] == neg[None, :]).sum()
+    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
 
 
 def found_circuit(scores: Mapping[str, float], threshold: float | None, size: int) -> set[str]:
